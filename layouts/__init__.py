@@ -1,0 +1,1 @@
+"""Dash layouts: one module per page or pane, with their thin callbacks."""

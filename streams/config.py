@@ -1,0 +1,52 @@
+"""Settings read once at the entry point and passed down as a frozen object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+__all__ = ["DEFAULT_BROKER_PORT", "Settings"]
+
+DEFAULT_BROKER_PORT = 19092
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a component needs to know about where it runs."""
+
+    kafka_bootstrap: str = f"127.0.0.1:{DEFAULT_BROKER_PORT}"
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    database_url: str | None = None
+    namespace: str = "live"
+    max_future_s: float = 600.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build the settings from environment variables (`KAFKA_BOOTSTRAP`, `VIGIE_*`)."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        return cls(
+            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", base.kafka_bootstrap),
+            data_dir=Path(env.get("VIGIE_DATA_DIR", str(base.data_dir))),
+            database_url=env.get("VIGIE_DATABASE_URL") or None,
+            namespace=env.get("VIGIE_NAMESPACE", base.namespace),
+            max_future_s=float(env.get("VIGIE_MAX_FUTURE_S", base.max_future_s)),
+        )
+
+    def with_(self, **changes) -> "Settings":
+        """Return a copy with some fields changed (command-line flags win over the environment)."""
+        return replace(self, **changes)
+
+    @property
+    def inventory_dir(self) -> Path:
+        """Folder holding the inventory GeoParquet files."""
+        return self.data_dir / "inventory"
+
+    @property
+    def store_url(self) -> str:
+        """SQLAlchemy URL of the operational store: PostgreSQL if given, else SQLite under the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vigie.db').resolve()}"

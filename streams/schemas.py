@@ -1,0 +1,325 @@
+"""Versioned event schemas, one per event kind, and the validator that guards every topic.
+
+Events are JSON objects tagged by `kind` (for example `"lamp.telemetry"`), with a schema
+version `v`, the `asset_id` they concern (also the Kafka key) and a timestamp `ts` in epoch
+milliseconds (UTC). msgspec decodes and validates in one pass; what it cannot express
+(bounds that depend on the clock, cross-field rules) is checked right after.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal, Union
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "ALERT_STATES",
+    "EVENT_TYPES",
+    "INCIDENT_CATEGORIES",
+    "METROPOLIS_BBOX",
+    "SEVERITIES",
+    "AlertTransition",
+    "BusPriority",
+    "CabinetMetering",
+    "CameraHealth",
+    "CommandAck",
+    "CommandRequest",
+    "Event",
+    "IncidentReport",
+    "InvalidEvent",
+    "LampFault",
+    "LampTelemetry",
+    "SignalFault",
+    "SignalStatus",
+    "Validator",
+    "WeatherObservation",
+    "encode",
+    "now_ms",
+]
+
+# Dijon Métropole with a margin of about 2 km (lon_min, lat_min, lon_max, lat_max).
+METROPOLIS_BBOX = (4.88, 47.20, 5.24, 47.42)
+# No event of this project can be older than the start of the contract year.
+MIN_TS_MS = 1514764800000  # 2018-01-01T00:00:00Z
+SUPPORTED_VERSIONS = frozenset({1})
+
+AssetId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9:_.\-]*$")]
+Ts = Annotated[int, Meta(ge=MIN_TS_MS, le=4102444800000)]
+Pct = Annotated[float, Meta(ge=0, le=100)]
+Lat = Annotated[float, Meta(ge=-90, le=90)]
+Lon = Annotated[float, Meta(ge=-180, le=180)]
+ShortText = Annotated[str, Meta(max_length=200)]
+NonNeg = Annotated[float, Meta(ge=0)]
+
+SEVERITIES = ("critical", "major", "minor", "info")
+ALERT_STATES = ("open", "acknowledged", "in_progress", "resolved", "closed")
+INCIDENT_CATEGORIES = (
+    "street_light_out",
+    "traffic_light_fault",
+    "pothole",
+    "illegal_dumping",
+    "graffiti",
+    "damaged_sign",
+    "fallen_tree",
+    "flooding",
+    "ice",
+    "abandoned_vehicle",
+    "noise",
+    "other",
+)
+
+
+def now_ms() -> int:
+    """Current wall-clock time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def _check_position(lat: float | None, lon: float | None) -> None:
+    if (lat is None) != (lon is None):
+        raise ValueError("lat and lon go together")
+    if lat is None:
+        return
+    lon_min, lat_min, lon_max, lat_max = METROPOLIS_BBOX
+    if not (lat_min <= lat <= lat_max and lon_min <= lon <= lon_max):
+        raise ValueError(f"position ({lat:.5f}, {lon:.5f}) is outside the metropolis")
+
+
+class Event(
+    msgspec.Struct, frozen=True, tag_field="kind", forbid_unknown_fields=True, kw_only=True, omit_defaults=True
+):
+    """Fields every event carries: the asset it concerns, when, and the schema version."""
+
+    asset_id: AssetId
+    ts: Ts
+    v: int = 1
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS:
+            raise ValueError(f"unsupported schema version {self.v} for {self.kind!r}")
+
+    @property
+    def kind(self) -> str:
+        """The event kind, for example `lamp.telemetry`."""
+        return self.__struct_config__.tag
+
+
+class LampTelemetry(Event, tag="lamp.telemetry"):
+    """A light point's periodic reading (FIWARE Streetlight, TALQ LampMonitor)."""
+
+    power_state: Literal["on", "off", "low", "bootingUp"]
+    level: Pct
+    power_w: Annotated[float, Meta(ge=0, le=2000)]
+    energy_wh: NonNeg
+    status: Literal["ok", "defectiveLamp", "columnIssue", "brokenLantern"] = "ok"
+    voltage_v: Annotated[float, Meta(ge=0, le=400)] | None = None
+    cabinet_id: AssetId | None = None
+
+
+class LampFault(Event, tag="lamp.fault"):
+    """A light point's alarm flag raised (`active`) or cleared (TALQ alarm flags)."""
+
+    fault: Literal["lampFailure", "dimmingFailure", "supplyLoss", "controlGearCommFailure"]
+    active: bool
+    cabinet_id: AssetId | None = None
+
+
+class CabinetMetering(Event, tag="cabinet.metering"):
+    """A control cabinet's metering (FIWARE StreetlightControlCabinet)."""
+
+    energy_kwh: NonNeg
+    active_power_kw: Annotated[float, Meta(ge=0, le=500)]
+    working_mode: Literal["automatic", "manual", "semiautomatic"]
+    supply_ok: bool
+    lamps_on: Annotated[int, Meta(ge=0, le=1000)]
+    lamps_total: Annotated[int, Meta(ge=0, le=1000)]
+    level: Pct | None = None
+
+
+class SignalStatus(Event, tag="signal.status"):
+    """A traffic controller's operating mode at a signalised crossroads."""
+
+    mode: Literal["normal", "flashing", "dark", "fault"]
+    plan: ShortText | None = None
+
+
+class SignalFault(Event, tag="signal.fault"):
+    """A traffic-controller fault raised (`active`) or cleared."""
+
+    fault: Literal["lampOut", "detectorFault", "controllerFault", "conflict", "powerFailure"]
+    active: bool
+
+
+class BusPriority(Event, tag="bus.priority"):
+    """A bus-priority request at a crossroads, and its grant or denial."""
+
+    phase: Literal["request", "grant", "deny"]
+    request_id: AssetId
+    bus_id: AssetId
+    line: ShortText
+    delay_s: Annotated[float, Meta(ge=0, le=600)] | None = None
+
+
+class CameraHealth(Event, tag="camera.health"):
+    """A video camera's health."""
+
+    state: Literal["online", "offline", "videoLoss", "tamper"]
+    bitrate_kbps: Annotated[float, Meta(ge=0, le=100000)] | None = None
+
+
+class WeatherObservation(Event, tag="weather.observation"):
+    """A weather station's observation (FIWARE WeatherObserved)."""
+
+    temperature_c: Annotated[float, Meta(ge=-40, le=55)]
+    road_temperature_c: Annotated[float, Meta(ge=-40, le=75)]
+    humidity_pct: Pct
+    wind_speed_ms: Annotated[float, Meta(ge=0, le=75)]
+    gust_ms: Annotated[float, Meta(ge=0, le=100)]
+    precipitation_mm_h: Annotated[float, Meta(ge=0, le=300)]
+    wind_direction_deg: Annotated[float, Meta(ge=0, le=360)] | None = None
+    pressure_hpa: Annotated[float, Meta(ge=850, le=1100)] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.gust_ms < self.wind_speed_ms:
+            raise ValueError("gust_ms is below wind_speed_ms")
+
+
+class IncidentReport(Event, tag="incident.report"):
+    """A citizen or agent report (Open311 GeoReport v2); `asset_id` is the report id."""
+
+    category: Literal[INCIDENT_CATEGORIES]  # type: ignore[valid-type]
+    lat: Lat
+    lon: Lon
+    source: Literal["citizen", "agent", "open311", "app"]
+    status: Literal["open", "closed"] = "open"
+    description: Annotated[str, Meta(max_length=2000)] = ""
+    address: ShortText | None = None
+    media_url: Annotated[str, Meta(max_length=500)] | None = None
+    external_id: ShortText | None = None
+    asset_ref: AssetId | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_position(self.lat, self.lon)
+
+
+class CommandRequest(Event, tag="command.request"):
+    """A remote-control command; `asset_id` names the scope (an asset, a cabinet, `commune:<code>`)."""
+
+    command_id: AssetId
+    action: Literal["dim", "switch_on", "switch_off", "flash", "normal"]
+    targets: Annotated[list[AssetId], Meta(min_length=1, max_length=50000)]
+    expires_at: Ts
+    user: Annotated[str, Meta(min_length=1, max_length=64)]
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    level: Pct | None = None
+    confirmed_by: Annotated[str, Meta(max_length=64)] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.action == "dim" and self.level is None:
+            raise ValueError("a dim command needs a level")
+        if self.expires_at <= self.ts:
+            raise ValueError("expires_at is not after ts")
+
+
+class CommandAck(Event, tag="command.ack"):
+    """An equipment's (or connector's) acknowledgement of a command."""
+
+    command_id: AssetId
+    status: Literal["accepted", "done", "failed", "rejected", "expired"]
+    applied: Annotated[int, Meta(ge=0)] = 0
+    detail: ShortText | None = None
+
+
+class AlertTransition(Event, tag="alert.transition"):
+    """An alert entering a lifecycle state, as published by the processor."""
+
+    alert_id: AssetId
+    rule: ShortText
+    state: Literal[ALERT_STATES]  # type: ignore[valid-type]
+    severity: Literal[SEVERITIES]  # type: ignore[valid-type]
+    domain: ShortText
+    title: ShortText
+    priority: Literal["P1", "P2", "P3"] | None = None
+    due_ts: Ts | None = None
+    actor: ShortText | None = None
+    parent_id: AssetId | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    LampTelemetry,
+    LampFault,
+    CabinetMetering,
+    SignalStatus,
+    SignalFault,
+    BusPriority,
+    CameraHealth,
+    WeatherObservation,
+    IncidentReport,
+    CommandRequest,
+    CommandAck,
+    AlertTransition,
+)
+AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]
+KINDS = tuple(t.__struct_config__.tag for t in EVENT_TYPES)
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(event: Event) -> bytes:
+    """Serialise an event to the JSON bytes put on a topic."""
+    return _encoder.encode(event)
+
+
+class InvalidEvent(ValueError):
+    """An event that failed validation; `reason` says why in words a human can read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Validator:
+    """Decodes raw bytes into events, rejecting anything malformed with a readable reason."""
+
+    def __init__(self, *, max_future_s: float = 600.0, clock=time.time) -> None:
+        self._decoder = msgspec.json.Decoder(AnyEvent)
+        self._max_future_ms = int(max_future_s * 1000)
+        self._clock = clock
+
+    def decode(self, raw: bytes, *, now: int | None = None) -> Event:
+        """Decode and validate one event, or raise InvalidEvent."""
+        try:
+            event = self._decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise InvalidEvent(_reason(exc, raw)) from None
+        except msgspec.DecodeError as exc:
+            raise InvalidEvent(f"malformed JSON: {exc}") from None
+        limit = (now if now is not None else int(self._clock() * 1000)) + self._max_future_ms
+        if event.ts > limit:
+            raise InvalidEvent(f"timestamp {event.ts} is {(event.ts - limit) / 1000 + self._max_future_ms / 1000:.0f} s in the future")
+        return event
+
+    def decode_batch(self, raws) -> tuple[list[Event], list[tuple[int, str]]]:
+        """Decode many events; return the good ones and (index, reason) for the bad ones."""
+        now = int(self._clock() * 1000)
+        oks: list[Event] = []
+        errs: list[tuple[int, str]] = []
+        for i, raw in enumerate(raws):
+            try:
+                oks.append(self.decode(raw, now=now))
+            except InvalidEvent as exc:
+                errs.append((i, exc.reason))
+        return oks, errs
+
+
+def _reason(exc: msgspec.ValidationError, raw: bytes) -> str:
+    text = str(exc)
+    if "Invalid value" in text and "`$.kind`" in text or "Missing required field `kind`" in text:
+        return f"unknown event kind ({text})"
+    return text
