@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("connectors.dijon.simulate_cmd", "simulate Dijon Métropole's field systems onto Kafka"),
     "process": ("streams.process_cmd", "run the stream processor of a namespace into the store"),
     "status": ("streams.status_cmd", "print the room's status from the store"),
+    "bench": ("streams.bench_cmd", "run a benchmark and print its figures as key=value lines"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }
 

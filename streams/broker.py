@@ -19,7 +19,7 @@ from pathlib import Path
 from .kafka import BrokerUnavailable, ensure_topics, wait_for_broker
 from .topics import LIVE
 
-__all__ = ["BrokerError", "EmbeddedBroker", "free_port", "resolve_binary"]
+__all__ = ["BrokerError", "EmbeddedBroker", "die_with_parent", "free_port", "resolve_binary"]
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -61,8 +61,8 @@ def _check_port_free(host: str, port: int) -> None:
             raise BrokerError(f"cannot use port {port} on {host}: {exc}") from None
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: the broker gets SIGTERM if its parent dies, even by SIGKILL.
+def die_with_parent() -> None:
+    """Ask the kernel to send SIGTERM to this child process when its parent dies (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -94,7 +94,7 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             )
         finally:

@@ -331,7 +331,7 @@ def _has_code(feature) -> bool:
 
 
 def load_communes_geojson(path: str | Path) -> gpd.GeoDataFrame:
-    """Read OFFICIAL commune boundaries (GeoJSON, properties `code` and `nom`) into the communes frame, `approximate=False`."""
+    """Read OFFICIAL commune boundaries (GeoJSON with properties `code`, `nom`) as the communes frame, not approximate."""
     path = Path(path)
     features = _read_feature_collection(path)
     geometries: dict[str, BaseGeometry] = {}

@@ -21,7 +21,6 @@ import pandas as pd
 import shapely
 
 from connectors.dijon.geography import (
-    COMMUNES,
     LAMBERT93,
     LANDMARKS,
     WGS84,
@@ -36,7 +35,9 @@ from connectors.dijon.geography import (
 __all__ = [
     "ASSET_COLUMNS",
     "COUNTS",
+    "INVENTORY_FILES",
     "KINDS",
+    "MANIFEST",
     "PERIOD_S",
     "PRIORITY_DISTANCE_M",
     "Inventory",
@@ -56,13 +57,12 @@ ASSET_COLUMNS = (
     "asset_id", "kind", "commune_code", "name", "lon", "lat", "geometry", "cabinet_id", "lamp_type",
     "wattage_w", "baseline_w", "renovated_on", "lamps_total", "bus_priority", "lines", "period_s",
 )
-FILES = {"communes": "communes.parquet", "assets": "assets.parquet", "lines": "lines.parquet"}
+INVENTORY_FILES = {"communes": "communes.parquet", "assets": "assets.parquet", "lines": "lines.parquet"}
 MANIFEST = "manifest.json"
 
 _INNER_MARGIN_M = 5.0
 _CABINET_SIZE = (20, 60)
-_CABINET_GAP_M = 200.0
-_CABINET_SPAN_M = 700.0
+_CABINET_SPAN_M = 800.0
 _LINK_M = 150.0
 _LAMP_FLOOR = 100
 _RENOVATION = (pd.Timestamp("2018-02-01"), pd.Timestamp("2021-12-31"))
@@ -86,6 +86,7 @@ _WEATHER_SITES = (
     ("plaine", "21106", None, None),
 )
 _PEDESTRIAN_CENTRE = (47.3222, 5.0385)
+_DIJON = "21231"
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,10 +256,31 @@ def _street_lamps(rng: np.random.Generator, space: _Space, i: int, n: int) -> tu
     raise RuntimeError(f"could not lay out the street lights of commune {space.codes[i]}")
 
 
-def _cabinet_groups(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Group label per lamp: recursive cuts along the longer axis, at the widest gap near the middle, into 20-60 lamps.
+def _extents(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spread of values[:k+1] and of values[k:] for every k."""
+    head = np.maximum.accumulate(values) - np.minimum.accumulate(values)
+    tail = (np.maximum.accumulate(values[::-1]) - np.minimum.accumulate(values[::-1]))[::-1]
+    return head, tail
 
-    A group that could still be cut in two is cut when it has a wide gap or spans too far for one circuit.
+
+def _best_cut(x: np.ndarray, y: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, int]:
+    """Order and cut position, along x or y, leaving the two smallest boxes (sum of half-perimeters)."""
+    best: tuple[float, np.ndarray, int] | None = None
+    cuts = np.arange(lo, hi + 1)
+    for key in (x, y):
+        order = np.argsort(key, kind="stable")
+        (head_x, tail_x), (head_y, tail_y) = _extents(x[order]), _extents(y[order])
+        score = head_x[cuts - 1] + head_y[cuts - 1] + tail_x[cuts] + tail_y[cuts]
+        k = int(np.argmin(score))
+        if best is None or score[k] < best[0]:
+            best = (float(score[k]), order, int(cuts[k]))
+    return best[1], best[2]
+
+
+def _cabinet_groups(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Group label per lamp: recursive cuts into compact groups of 20 to 60 lamps, one group per cabinet.
+
+    A group that could still be cut in two is cut when it spans too far for one lighting circuit.
     """
     low, high = _CABINET_SIZE
     labels = np.empty(len(x), dtype=np.int64)
@@ -266,20 +288,17 @@ def _cabinet_groups(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     while stack:
         idx = stack.pop()
         m = len(idx)
-        key = x[idx] if np.ptp(x[idx]) >= np.ptp(y[idx]) else y[idx]
-        order = np.argsort(key, kind="stable")
         if m > high:
             lo, hi = max(low, int(0.3 * m)), min(m - low, math.ceil(0.7 * m))
-        else:
+        elif m >= 2 * low and np.ptp(x[idx]) + np.ptp(y[idx]) > _CABINET_SPAN_M:
             lo, hi = low, m - low
-        gaps = np.diff(key[order])[lo - 1:hi] if hi >= lo else np.empty(0)
-        if m > high or (gaps.size and (gaps.max() > _CABINET_GAP_M or np.ptp(key) > _CABINET_SPAN_M)):
-            cut = lo + int(np.argmax(gaps))
-            stack.append(idx[order[cut:]])
-            stack.append(idx[order[:cut]])
         else:
             labels[idx] = next_label
             next_label += 1
+            continue
+        order, cut = _best_cut(x[idx], y[idx], lo, hi)
+        stack.append(idx[order[cut:]])
+        stack.append(idx[order[:cut]])
     return labels
 
 
@@ -335,7 +354,7 @@ def _lights_and_cabinets(rng: np.random.Generator, space: _Space, led_share: flo
         parts.append((x, y, np.full(n, i), labels + groups_so_far, gx, gy, np.full(len(gx), i)))
         groups_so_far += len(gx)
     x, y, commune, group, cab_x, cab_y, cab_commune = (np.concatenate(v) for v in zip(*parts))
-    cabinet_ids = np.array([f"CAB-{k:04d}" for k in range(1, groups_so_far + 1)], dtype=object)
+    cabinet_ids = _ids("CAB", groups_so_far, 4)
     ratings = _lamp_ratings(rng, group, led_share)
     lights = dict(x=x, y=y, commune=commune, cabinet_id=cabinet_ids[group], **ratings)
     cabinets = dict(
@@ -368,13 +387,16 @@ def _weighted_order(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray
     return np.argsort(-keys, kind="stable")
 
 
-def _signals(rng: np.random.Generator, space: _Space, lines_l93: np.ndarray, lights: dict) -> dict:
-    centre_x, centre_y = space.cx[0], space.cy[0]
+def _signals(rng: np.random.Generator, space: _Space, lines_l93: np.ndarray, is_tram: np.ndarray,
+             lights: dict) -> dict:
+    """Signalised crossroads: most along the lines near the centre, the rest at street lights of the larger towns."""
+    dijon = space.index[_DIJON]
+    centre_x, centre_y = space.cx[dijon], space.cy[dijon]
     lengths = shapely.length(lines_l93)
     along = [np.arange(30.0, length, 60.0) for length in lengths]
     pts = shapely.line_interpolate_point(np.repeat(lines_l93, [len(a) for a in along]), np.concatenate(along))
     cand = shapely.get_coordinates(pts) + rng.normal(0, 6.0, (len(pts), 2))
-    tram = np.repeat(np.arange(len(lines_l93)) < 2, [len(a) for a in along])
+    tram = np.repeat(is_tram, [len(a) for a in along])
     inside = space.locate(cand[:, 0], cand[:, 1]) >= 0
     cand, tram = cand[inside], tram[inside]
     dist = np.hypot(cand[:, 0] - centre_x, cand[:, 1] - centre_y)
@@ -385,7 +407,7 @@ def _signals(rng: np.random.Generator, space: _Space, lines_l93: np.ndarray, lig
     lx, ly, lc = lights["x"], lights["y"], lights["commune"]
     big = space.population[lc] >= 7000
     dist = np.hypot(lx - centre_x, ly - centre_y)
-    weight = np.where(lc == 0, 1.0, 0.5) * np.exp(-dist / 5000.0) * big
+    weight = np.where(lc == dijon, 1.0, 0.5) * np.exp(-dist / 5000.0) * big
     off_lines = _greedy_spaced(lx, ly, _weighted_order(rng, weight), COUNTS["signal"] - len(on_lines),
                                _SIGNAL_SPACING_M, (cand[on_lines, 0], cand[on_lines, 1]))
     x = np.r_[cand[on_lines, 0], lx[off_lines]]
@@ -395,7 +417,7 @@ def _signals(rng: np.random.Generator, space: _Space, lines_l93: np.ndarray, lig
     return dict(x=x, y=y, commune=space.locate(x, y))
 
 
-def _priority(x: np.ndarray, y: np.ndarray, lines_l93: np.ndarray, line_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _priority(x: np.ndarray, y: np.ndarray, lines_l93: np.ndarray, line_ids: list[str]) -> tuple[np.ndarray, ...]:
     """Whether each point lies within PRIORITY_DISTANCE_M of a line, and which lines (comma-separated)."""
     points = shapely.points(x, y)
     hit_point, hit_line = shapely.STRtree(lines_l93).query(points, predicate="dwithin", distance=PRIORITY_DISTANCE_M)
@@ -407,14 +429,17 @@ def _priority(x: np.ndarray, y: np.ndarray, lines_l93: np.ndarray, line_ids: lis
 
 
 def _cameras(rng: np.random.Generator, space: _Space, signals: dict) -> dict:
+    """Cameras near crossroads and landmarks, around the Place de la Libération and in the town centres."""
+    dijon = space.index[_DIJON]
     sx, sy, sc = signals["x"], signals["y"], signals["commune"]
     lm_x, lm_y = to_lambert93([lm.lon for lm in LANDMARKS], [lm.lat for lm in LANDMARKS])
     lib_x, lib_y = to_lambert93(landmark("liberation").lon, landmark("liberation").lat)
-    others = np.arange(1, len(space.codes))
+    others = np.delete(np.arange(len(space.codes)), dijon)
     suburb_p = space.population[others] / space.population[others].sum()
+    signal_p = np.where(sc == dijon, 2.0, 1.0) / np.where(sc == dijon, 2.0, 1.0).sum()
 
     def near_signals(rng, m):
-        k = rng.choice(len(sx), m, p=np.where(sc == 0, 2.0, 1.0) / np.where(sc == 0, 2.0, 1.0).sum())
+        k = rng.choice(len(sx), m, p=signal_p)
         r, a = rng.uniform(15.0, 45.0, m), rng.uniform(0, 2 * math.pi, m)
         return sx[k] + r * np.cos(a), sy[k] + r * np.sin(a)
 
@@ -437,6 +462,7 @@ def _cameras(rng: np.random.Generator, space: _Space, signals: dict) -> dict:
 
 
 def _weather(space: _Space) -> dict:
+    """The twelve weather stations at their sites, moved inside their commune when the boundaries require it."""
     xs, ys, cs, labels = [], [], [], []
     for label, code, lat, lon in _WEATHER_SITES:
         i = space.index[code]
@@ -450,17 +476,19 @@ def _weather(space: _Space) -> dict:
 
 
 def _bollards(rng: np.random.Generator, space: _Space) -> dict:
+    """Access-bollard sites spread over the pedestrian centre of Dijon."""
+    dijon = space.index[_DIJON]
     ox, oy = to_lambert93(_PEDESTRIAN_CENTRE[1], _PEDESTRIAN_CENTRE[0])
 
     def ellipse(rng, m):
         r, a = np.sqrt(rng.random(m)), rng.uniform(0, 2 * math.pi, m)
         return ox + 650.0 * r * np.cos(a), oy + 300.0 * r * np.sin(a)
 
-    x, y, _ = _draw(rng, space, 400, ellipse, commune=0)
+    x, y, _ = _draw(rng, space, 400, ellipse, commune=dijon)
     keep = _greedy_spaced(x, y, np.arange(len(x)), COUNTS["bollard"], 60.0)
     if len(keep) != COUNTS["bollard"]:
         raise RuntimeError("not enough room for the access-bollard sites")
-    return dict(x=x[keep], y=y[keep], commune=np.zeros(len(keep), dtype=np.int64))
+    return dict(x=x[keep], y=y[keep], commune=np.full(len(keep), dijon))
 
 
 def _frame(kind: str, part: dict, space: _Space, ids: np.ndarray, names: np.ndarray) -> pd.DataFrame:
@@ -484,6 +512,11 @@ def _frame(kind: str, part: dict, space: _Space, ids: np.ndarray, names: np.ndar
         "lines": part.get("lines", np.full(n, "", dtype=object)),
         "period_s": np.full(n, PERIOD_S[kind], dtype=np.int64),
     })
+
+
+def _ids(prefix: str, n: int, width: int) -> np.ndarray:
+    """Stable asset ids like 'CAB-0001', numbered from 1."""
+    return np.char.add(f"{prefix}-", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
 
 
 def _numbered(space: _Space, commune: np.ndarray, label: str) -> np.ndarray:
@@ -550,7 +583,7 @@ def build_inventory(seed: int = 42, communes: gpd.GeoDataFrame | None = None, *,
     streams = [np.random.default_rng([seed, k]) for k in range(len(KINDS))]
 
     lights, cabinets = _lights_and_cabinets(streams[0], space, led_share)
-    signals = _signals(streams[2], space, lines_l93, lights)
+    signals = _signals(streams[2], space, lines_l93, (lines["mode"] == "tram").to_numpy(), lights)
     signals = _sorted(signals, (signals["x"], signals["commune"]))
     signals["bus_priority"], signals["lines"] = _priority(signals["x"], signals["y"], lines_l93, line_ids)
     cameras = _cameras(streams[3], space, signals)
@@ -559,19 +592,18 @@ def build_inventory(seed: int = 42, communes: gpd.GeoDataFrame | None = None, *,
     bollards = _bollards(streams[5], space)
     bollards = _sorted(bollards, (bollards["x"],))
 
-    n_l, n_c = len(lights["x"]), len(cabinets["x"])
+    weather_names = np.array([f"{space.names[c]} · Station météo {label}"
+                              for c, label in zip(weather["commune"], weather["label"])], dtype=object)
     frames = [
-        _frame("light", lights, space, np.array([f"LP-{k:06d}" for k in range(1, n_l + 1)], dtype=object),
+        _frame("light", lights, space, _ids("LP", len(lights["x"]), 6),
                _numbered(space, lights["commune"], "Point lumineux")),
         _frame("cabinet", cabinets, space, cabinets["asset_id"], _numbered(space, cabinets["commune"], "Armoire")),
-        _frame("signal", signals, space, np.array([f"SIG-{k:03d}" for k in range(1, 114)], dtype=object),
+        _frame("signal", signals, space, _ids("SIG", COUNTS["signal"], 3),
                _numbered(space, signals["commune"], "Carrefour")),
-        _frame("camera", cameras, space, np.array([f"CAM-{k:03d}" for k in range(1, 270)], dtype=object),
+        _frame("camera", cameras, space, _ids("CAM", COUNTS["camera"], 3),
                _numbered(space, cameras["commune"], "Caméra")),
-        _frame("weather", weather, space, np.array([f"WS-{k:02d}" for k in range(1, 13)], dtype=object),
-               np.array([f"{space.names[c]} · Station météo {label}"
-                         for c, label in zip(weather["commune"], weather["label"])], dtype=object)),
-        _frame("bollard", bollards, space, np.array([f"BOL-{k:02d}" for k in range(1, 27)], dtype=object),
+        _frame("weather", weather, space, _ids("WS", COUNTS["weather"], 2), weather_names),
+        _frame("bollard", bollards, space, _ids("BOL", COUNTS["bollard"], 2),
                _numbered(space, bollards["commune"], "Bornes d'accès")),
     ]
     assets = _normalise_assets(pd.concat(frames, ignore_index=True))
@@ -617,14 +649,14 @@ def counts_table(inv: Inventory) -> str:
 def inventory_exists(folder: str | Path) -> bool:
     """True when the folder holds a saved inventory (the three GeoParquet files and the manifest)."""
     folder = Path(folder)
-    return all((folder / name).is_file() for name in (*FILES.values(), MANIFEST))
+    return all((folder / name).is_file() for name in (*INVENTORY_FILES.values(), MANIFEST))
 
 
 def save_inventory(inv: Inventory, folder: str | Path) -> Path:
     """Write the inventory as GeoParquet (communes, assets, lines) plus manifest.json; return the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for attr, name in FILES.items():
+    for attr, name in INVENTORY_FILES.items():
         getattr(inv, attr).to_parquet(folder / name, index=False)
     manifest = {
         "format": 1,
@@ -643,12 +675,12 @@ def load_inventory(folder: str | Path) -> Inventory:
     if not inventory_exists(folder):
         raise FileNotFoundError(f"no saved inventory in {folder}")
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    communes = gpd.read_parquet(folder / FILES["communes"])
+    communes = gpd.read_parquet(folder / INVENTORY_FILES["communes"])
     communes = communes_from_geometries(
         dict(zip(communes["code"].astype(str), communes.geometry)), approximate=bool(manifest["approximate"])
     )
-    lines = gpd.read_parquet(folder / FILES["lines"])
+    lines = gpd.read_parquet(folder / INVENTORY_FILES["lines"])
     lines = lines.astype({"line_id": str, "name": str, "mode": str})
-    assets = _normalise_assets(gpd.read_parquet(folder / FILES["assets"]))
+    assets = _normalise_assets(gpd.read_parquet(folder / INVENTORY_FILES["assets"]))
     return Inventory(communes=communes, assets=assets, lines=lines, seed=manifest.get("seed"),
                      built_at=manifest.get("built_at"))
