@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 
@@ -23,9 +24,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("connectors.dijon.simulate_cmd", "simulate Dijon Métropole's field systems onto Kafka"),
     "process": ("streams.process_cmd", "run the stream processor of a namespace into the store"),
     "status": ("streams.status_cmd", "print the room's status from the store"),
+    "dashboard": ("dashboard.server", "serve the operator room on 127.0.0.1"),
+    "kpi": ("streams.kpi_cmd", "print the contract KPIs with their targets and status"),
+    "backfill": ("streams.backfill_cmd", "generate N days of history into the store"),
+    "report": ("streams.report_cmd", "write the monthly contract report (PDF and spreadsheet)"),
+    "connect": ("connectors.connect_cmd", "run a connector to a field standard (fiware, open311, talq, register)"),
+    "record": ("streams.record_cmd", "record live topics into a recording folder"),
+    "replay": ("streams.replay_cmd", "replay a recording into a training session"),
     "bench": ("streams.bench_cmd", "run a benchmark and print its figures as key=value lines"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }
+
+
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -34,6 +49,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
+        if not _present(module):
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == only:
             importlib.import_module(module).add_arguments(p)
