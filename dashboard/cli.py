@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`vigie inventory | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
