@@ -101,6 +101,7 @@ class GeoCatalog:
         self._inventory = None
         self._blobs: dict[str, _Blob] = {}
         self._cameras: gpd.GeoDataFrame | None = None
+        self._kinds: dict[str, str] | None = None
 
     @property
     def inventory(self):
@@ -154,11 +155,12 @@ class GeoCatalog:
         row = rows.iloc[0].drop(labels=["geometry"])
         return {k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in row.items()}
 
-    def kind_of(self, asset_ids) -> dict[str, str]:
-        """Asset id -> kind for the ids known to the inventory."""
-        assets = self.inventory.assets
-        rows = assets[assets["asset_id"].isin(list(asset_ids))]
-        return dict(zip(rows["asset_id"], rows["kind"]))
+    def kinds(self) -> dict[str, str]:
+        """Asset id -> kind for every asset of the inventory (cached)."""
+        if self._kinds is None:
+            assets = self.inventory.assets
+            self._kinds = dict(zip(assets["asset_id"].tolist(), assets["kind"].tolist()))
+        return self._kinds
 
     def cameras_near(self, lat: float, lon: float, radius_m: float = 300.0) -> list[NearbyCamera]:
         """Cameras within `radius_m` of a point, nearest first (distances in Lambert-93)."""

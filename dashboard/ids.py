@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACTION_ACK", "ACTION_ASSIGN", "ACTION_CLOSE", "ACTION_COMMENT", "ACTION_FEEDBACK", "ACTION_RESOLVE",
-    "ACTION_TEAM", "ALARM_SINK", "ALERT_GRID", "ALERT_VERSION", "ASSET_PANEL", "BANNER", "CLOCK",
+    "ACTION_TEAM", "ALARM_SINK", "ALERT_GRID", "ALERT_VERSION", "ASSET_PANEL", "BANNER", "CLOCK", "CLOCK_DATE", "MUTE_BUTTON", "TICK_SINK", "DETAIL_TABS",
     "CONNECTION", "FILTER_COMMUNE", "FILTER_DOMAIN", "FILTER_SEVERITY", "FILTER_STATUS", "HEALTH_PANEL",
     "HEADER_KPIS", "HEADER_SEVERITY", "INTERVAL_FAST", "INTERVAL_SLOW", "LANG", "LANG_SWITCH", "LAYER_ALERTS",
     "LAYER_BOLLARDS", "LAYER_CABINETS", "LAYER_CAMERAS", "LAYER_COMMUNES", "LAYER_FAULTS", "LAYER_LIGHTS",
@@ -23,12 +23,15 @@ SELECTED_ASSET = "selected-asset-store"
 NEW_CRITICAL = "new-critical-store"
 MUTE = "mute-store"
 ALARM_SINK = "alarm-sink"
+TICK_SINK = "tick-sink"
 INTERVAL_FAST = "interval-fast"
 INTERVAL_SLOW = "interval-slow"
 
 # header strip
 LANG_SWITCH = "lang-switch"
 CLOCK = "clock"
+CLOCK_DATE = "clock-date"
+MUTE_BUTTON = "mute-button"
 BANNER = "stale-banner"
 CONNECTION = "connection-banner"
 HEADER_KPIS = "header-kpis"
@@ -59,6 +62,7 @@ LIVE_LAYERS = {
 
 # operator page
 SIDE_TABS = "side-tabs"
+DETAIL_TABS = "detail-tabs"
 ALERT_GRID = "alert-grid"
 FILTER_DOMAIN = "filter-domain"
 FILTER_COMMUNE = "filter-commune"

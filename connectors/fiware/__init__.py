@@ -1,0 +1,1 @@
+"""FIWARE connector: NGSI-v2 / NGSI-LD Smart Data Models (Streetlight, cabinets, weather, devices, alerts) to events."""

@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2 connector: a city's service requests to incident reports, and status changes back."""

@@ -1,0 +1,1 @@
+"""Asset-register connector: import GeoJSON or CSV registers into the inventory format, and the asset registry."""

@@ -1,0 +1,1 @@
+"""TALQ-style lighting connector: LampMonitor readings and alarm flags in, override commands out, acks back."""

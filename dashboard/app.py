@@ -1,0 +1,71 @@
+"""The Dash app factory of the operator room: `create_app(settings)` wires data, geometry, layouts and assets."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import dash
+import flask
+
+from dashboard.data import DataSource
+from dashboard.geo import GeoCatalog, load_or_build_inventory
+from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
+from streams.config import Settings
+
+__all__ = ["ASSETS_DIR", "LANG_COOKIE", "Room", "create_app"]
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+LANG_COOKIE = "vigie_lang"
+
+
+@dataclass
+class Room:
+    """What the layouts and callbacks of one app share: the store, the static geometry and display options."""
+
+    data: DataSource
+    geo: GeoCatalog
+    tiles: str | None = None
+    tiles_attribution: str | None = None
+    stale_after_s: float = 30.0
+    tick_ms: int = 1000
+    actor_fn: Callable[[], str] = field(default=lambda: "operator")
+
+    def actor(self) -> str:
+        """Who is acting (until sign-in lands: the operator seat)."""
+        return self.actor_fn()
+
+
+def _request_lang() -> str:
+    if flask.has_request_context():
+        return normalise_lang(flask.request.cookies.get(LANG_COOKIE))
+    return DEFAULT_LANG
+
+
+def create_app(settings: Settings, *, tiles: str | None = None, tiles_attribution: str | None = None,
+               stale_after_s: float = 30.0, tick_ms: int = 1000, inventory=None) -> dash.Dash:
+    """Build the Dash app over the settings' store and inventory (an Inventory may be passed in directly)."""
+    from layouts import shell  # imported here: layouts import this module for the Room type
+
+    geo = GeoCatalog((lambda: inventory) if inventory is not None
+                     else (lambda: load_or_build_inventory(settings.inventory_dir)))
+    room = Room(data=DataSource.from_settings(settings), geo=geo, tiles=tiles, tiles_attribution=tiles_attribution,
+                stale_after_s=stale_after_s, tick_ms=tick_ms)
+    app = dash.Dash(
+        __name__,
+        assets_folder=str(ASSETS_DIR),
+        title=t("app.title", DEFAULT_LANG),
+        update_title=None,
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"},
+                   {"name": "color-scheme", "content": "dark"}],
+    )
+    geo.register(app.server)
+    app.layout = lambda: shell.layout(room, _request_lang())
+    shell.register_callbacks(app, room)
+    app.server.config["VIGIE_ROOM"] = room
+    return app

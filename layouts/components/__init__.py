@@ -1,0 +1,1 @@
+"""Reusable parts of the room's layouts: the map, the header strip."""

@@ -1,0 +1,88 @@
+"""The app shell: stores, location, intervals, the header strip and the map; pages render beside the map."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dash import ClientsideFunction, Input, Output, State, dcc, html
+
+from dashboard import ids
+from dashboard.data import SEVERITIES
+from layouts import operator
+from layouts.components import header, map as map_component
+
+if TYPE_CHECKING:
+    from dash import Dash
+
+    from dashboard.app import Room
+
+__all__ = ["PAGES", "layout", "register_callbacks"]
+
+# path -> page module exporting layout(room, lang) and register_callbacks(app, room)
+PAGES = {"/": operator}
+
+
+def layout(room: "Room", lang: str) -> html.Div:
+    """The whole room for one browser: shell around the map and the current page."""
+    return html.Div(className="shell", children=[
+        dcc.Location(id=ids.LOCATION, refresh=False),
+        dcc.Store(id=ids.LANG, data=lang),
+        dcc.Store(id=ids.SEQ, data=0),
+        dcc.Store(id=ids.ALERT_VERSION, data=None),
+        dcc.Store(id=ids.STATUS, data=None),
+        dcc.Store(id=ids.SELECTED_ASSET, data=None),
+        dcc.Store(id=ids.NEW_CRITICAL, data=None),
+        dcc.Store(id=ids.MUTE, data=False, storage_type="local"),
+        dcc.Store(id=ids.ALARM_SINK),
+        dcc.Store(id=ids.TICK_SINK),
+        dcc.Interval(id=ids.INTERVAL_FAST, interval=room.tick_ms),
+        dcc.Interval(id=ids.INTERVAL_SLOW, interval=5000),
+        header.header(lang),
+        *header.banner(lang),
+        html.Main(className="body", children=[
+            html.Section(className="map-pane", children=[map_component.map_view(room, lang),
+                                                              map_component.legend(lang)]),
+            html.Section(id=ids.PAGE, className="page-pane", children=operator.layout(room, lang)),
+        ]),
+    ])
+
+
+def register_callbacks(app: "Dash", room: "Room") -> None:
+    """Callbacks of the shell, the header, the map and every page."""
+    header.register_callbacks(app, room)
+    map_component.register_callbacks(app, room)
+    for page in set(PAGES.values()):
+        page.register_callbacks(app, room)
+
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.LOCATION, "pathname"), State(ids.LANG, "data"),
+                  prevent_initial_call=True)
+    def route(pathname, lang):
+        """Render the page of the path beside the map (the map itself stays mounted)."""
+        page = PAGES.get(pathname or "/", operator)
+        return page.layout(room, lang)
+
+    @app.callback(
+        Output(ids.LAYER_ALERTS, "data"),
+        Output(ids.LAYER_REPORTS, "data"),
+        Output(ids.HEADER_SEVERITY, "children"),
+        Output(ids.NEW_CRITICAL, "data"),
+        Input(ids.ALERT_VERSION, "data"),
+        State(ids.NEW_CRITICAL, "data"),
+        State(ids.LANG, "data"),
+    )
+    def alerts_overview(_version, known, lang):
+        """Alert and report markers, counts by severity, and which critical alerts are new since last time."""
+        active = room.data.open_alerts()
+        counts = {s: 0 for s in SEVERITIES}
+        for a in active:
+            if a.get("severity") in counts:
+                counts[a["severity"]] += 1
+        critical = sorted(str(a["id"]) for a in active if a.get("severity") == "critical" and a.get("state") == "open")
+        seen = set((known or {}).get("known", []))
+        fresh = [] if known is None else [i for i in critical if i not in seen]
+        news = {"known": sorted(seen | set(critical))[-2000:], "fresh": fresh}
+        return (map_component.alerts_geojson(active), map_component.reports_geojson(room.data.open_reports()),
+                header.severity_chips(counts, lang), news)
+
+    app.clientside_callback(ClientsideFunction("vigie", "alarm"), Output(ids.ALARM_SINK, "data"),
+                            Input(ids.NEW_CRITICAL, "data"), State(ids.MUTE, "data"), prevent_initial_call=True)

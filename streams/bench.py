@@ -1,0 +1,341 @@
+"""Processor benchmark: a Dijon-like recorded stream on the embedded broker, the raw consume ceiling, the processor.
+
+`bench_processor()` produces the same stream to the embedded broker once per scale (Dijon, and
+10x the assets), measures in the same run how fast a bare kafka-python consumer reads it (the
+ceiling), then how fast the processor turns it into store rows, and returns `key=value`
+figures. The stream comes from the Dijon simulator when its modules are present, else from
+`synthetic_stream`, a generator of valid events at Dijon proportions (lamp telemetry dominant).
+`python -m streams.bench processor` prints the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .schemas import (
+    CabinetMetering,
+    CameraHealth,
+    Event,
+    IncidentReport,
+    LampFault,
+    LampTelemetry,
+    SignalStatus,
+    WeatherObservation,
+    encode,
+)
+
+__all__ = ["SyntheticInventory", "bench_processor", "dijon_stream", "main", "synthetic_inventory",
+           "synthetic_stream", "to_records"]
+
+log = logging.getLogger(__name__)
+PERIOD_S = {"light": 900, "cabinet": 300, "signal": 60, "camera": 60, "weather": 300}
+_CENTRE = (47.3220, 5.0400)
+
+
+@dataclass(frozen=True)
+class SyntheticInventory:
+    """A small stand-in for the Dijon inventory: an assets frame with the inventory columns, and communes."""
+
+    assets: pd.DataFrame
+    communes: pd.DataFrame
+
+
+def synthetic_inventory(n_lamps: int = 200, *, lamps_per_cabinet: int = 40, signals: int = 5, cameras: int = 5,
+                        weather: int = 2, seed: int = 1, prefix: str = "") -> SyntheticInventory:
+    """Lamps grouped behind cabinets around central Dijon, a few signals, cameras and weather stations."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    n_cab = max(1, -(-n_lamps // lamps_per_cabinet))
+    cab_pos = np.column_stack([_CENTRE[0] + rng.uniform(-0.03, 0.03, n_cab), _CENTRE[1] + rng.uniform(-0.05, 0.05, n_cab)])
+    for k in range(n_cab):
+        rows.append(dict(asset_id=f"{prefix}CAB-{k + 1:04d}", kind="cabinet", lat=cab_pos[k, 0], lon=cab_pos[k, 1],
+                         cabinet_id=None, lamps_total=min(lamps_per_cabinet, n_lamps - k * lamps_per_cabinet)))
+    for i in range(n_lamps):
+        k = i // lamps_per_cabinet
+        # Lamps of a cabinet sit along a street a few hundred metres long, 25 m apart.
+        j = i % lamps_per_cabinet
+        rows.append(dict(asset_id=f"{prefix}LP-{i + 1:06d}", kind="light", lat=cab_pos[k, 0] + j * 0.000225,
+                         lon=cab_pos[k, 1], cabinet_id=f"{prefix}CAB-{k + 1:04d}", lamp_type="LED",
+                         wattage_w=float(rng.choice([29.0, 36.0, 42.0])), baseline_w=100.0))
+    for kind, n, label in (("signal", signals, "SIG"), ("camera", cameras, "CAM"), ("weather", weather, "WS")):
+        for i in range(n):
+            rows.append(dict(asset_id=f"{prefix}{label}-{i + 1:03d}", kind=kind,
+                             lat=_CENTRE[0] + rng.uniform(-0.02, 0.02), lon=_CENTRE[1] + rng.uniform(-0.03, 0.03),
+                             cabinet_id=None))
+    frame = pd.DataFrame(rows)
+    frame["commune_code"] = "21231"
+    frame["name"] = frame["asset_id"]
+    frame["period_s"] = frame["kind"].map(PERIOD_S).astype("Int64")
+    communes = pd.DataFrame([{"code": "21231", "name": "Dijon", "population": 159346, "approximate": True}])
+    return SyntheticInventory(frame, communes)
+
+
+def synthetic_stream(inventory, *, start_ms: int, duration_s: float, seed: int = 2, faults: bool = True,
+                     reports: bool = True, invalid_every: int = 0) -> list[tuple[str, bytes, bytes]]:
+    """Valid events (topic suffix, key, value) of every periodic asset over a time span, in time order.
+
+    With `faults`, one cabinet loses its supply mid-way, a few lamps fail and recover, one
+    camera goes offline, a crossroads flashes, gusts pass over a station, and (with `reports`)
+    citizens report a light out next to a failed lamp. With `invalid_every`, one event in that
+    many is followed by a garbage one.
+    """
+    rng = np.random.default_rng(seed)
+    a = inventory.assets
+    end_ms = start_ms + int(duration_s * 1000)
+    out: list[tuple[int, str, Event]] = []
+    lamps = a[a["kind"] == "light"]
+    cabinets = a[a["kind"] == "cabinet"]
+    outage_cab = cabinets["asset_id"].iloc[0] if faults and len(cabinets) else None
+    outage = (start_ms + (end_ms - start_ms) // 3, start_ms + 2 * (end_ms - start_ms) // 3)
+    lamp_cab = dict(zip(lamps["asset_id"], lamps["cabinet_id"]))
+    watts = dict(zip(lamps["asset_id"], lamps.get("wattage_w", pd.Series(36.0, index=lamps.index)).fillna(36.0)))
+    failing = set(lamps["asset_id"].iloc[1::97]) if faults else set()
+
+    def times(period_s: float) -> np.ndarray:
+        first = start_ms + int(rng.uniform(0, period_s * 1000))
+        return np.arange(first, end_ms, int(period_s * 1000))
+
+    for aid in lamps["asset_id"]:
+        cab = lamp_cab[aid]
+        base = float(rng.uniform(1e5, 2e5))
+        for t in times(PERIOD_S["light"]):
+            t = int(t)
+            dark = outage_cab == cab and outage[0] <= t < outage[1]
+            if dark:
+                continue  # no supply, no telemetry
+            level = 70.0
+            power = watts[aid] * level / 100
+            energy = round(base + watts[aid] * level / 100 * (t - start_ms) / 3.6e6, 3)
+            status = "defectiveLamp" if aid in failing and t > start_ms + (end_ms - start_ms) // 2 else "ok"
+            out.append((t, "lighting.telemetry", LampTelemetry(
+                asset_id=aid, ts=t, power_state="low", level=level, power_w=round(power, 2), energy_wh=energy,
+                status=status, cabinet_id=cab)))
+        if aid in failing:
+            t0 = start_ms + int(rng.uniform(0.1, 0.3) * (end_ms - start_ms))
+            out.append((t0, "lighting.faults", LampFault(asset_id=aid, ts=t0, fault="lampFailure", active=True,
+                                                         cabinet_id=cab)))
+            out.append((t0 + 60_000, "lighting.faults", LampFault(asset_id=aid, ts=t0 + 60_000, fault="lampFailure",
+                                                                  active=False, cabinet_id=cab)))
+    for row in cabinets.itertuples():
+        members = lamps[lamps["cabinet_id"] == row.asset_id]["asset_id"]
+        kw = sum(watts[m] for m in members) * 0.7 / 1000
+        for t in times(PERIOD_S["cabinet"]):
+            t = int(t)
+            off = row.asset_id == outage_cab and outage[0] <= t < outage[1]
+            energy = round(1000.0 + kw * (t - start_ms) / 3.6e6, 4)
+            out.append((t, "lighting.cabinets", CabinetMetering(
+                asset_id=row.asset_id, ts=t, energy_kwh=energy, active_power_kw=0.0 if off else round(kw, 3),
+                working_mode="automatic", supply_ok=not off, lamps_on=0 if off else len(members),
+                lamps_total=len(members), level=70.0)))
+        if row.asset_id == outage_cab:
+            for m in list(members)[:5]:
+                out.append((outage[0] + 1000, "lighting.faults", LampFault(
+                    asset_id=m, ts=outage[0] + 1000, fault="supplyLoss", active=True, cabinet_id=row.asset_id)))
+                out.append((outage[1] + 1000, "lighting.faults", LampFault(
+                    asset_id=m, ts=outage[1] + 1000, fault="supplyLoss", active=False, cabinet_id=row.asset_id)))
+    for i, aid in enumerate(a[a["kind"] == "signal"]["asset_id"]):
+        for t in times(PERIOD_S["signal"]):
+            t = int(t)
+            mode = "flashing" if faults and i == 0 and outage[0] <= t < outage[1] else "normal"
+            out.append((t, "traffic.status", SignalStatus(asset_id=aid, ts=t, mode=mode, plan="P1")))
+    for i, aid in enumerate(a[a["kind"] == "camera"]["asset_id"]):
+        for t in times(PERIOD_S["camera"]):
+            t = int(t)
+            state = "offline" if faults and i == 0 and t > (start_ms + end_ms) // 2 else "online"
+            out.append((t, "cameras.health", CameraHealth(asset_id=aid, ts=t, state=state, bitrate_kbps=2048.0)))
+    for i, aid in enumerate(a[a["kind"] == "weather"]["asset_id"]):
+        for t in times(PERIOD_S["weather"]):
+            t = int(t)
+            gust = 25.0 if faults and i == 0 and outage[0] <= t < outage[1] else 8.0
+            out.append((t, "weather.observations", WeatherObservation(
+                asset_id=aid, ts=t, temperature_c=12.0, road_temperature_c=9.0, humidity_pct=70.0,
+                wind_speed_ms=5.0, gust_ms=gust, precipitation_mm_h=0.0)))
+    if faults and reports and failing:
+        for n, aid in enumerate(sorted(failing)[:3]):
+            row = lamps[lamps["asset_id"] == aid].iloc[0]
+            t = start_ms + int(0.8 * (end_ms - start_ms)) + n * 1000
+            out.append((t, "incidents.reports", IncidentReport(
+                asset_id=f"RPT-{seed}-{n}", ts=t, category="street_light_out", lat=float(row["lat"]) + 0.0001,
+                lon=float(row["lon"]), source="app", description="Lampadaire éteint")))
+        t = start_ms + int(0.9 * (end_ms - start_ms))
+        out.append((t, "incidents.reports", IncidentReport(
+            asset_id=f"RPT-{seed}-pothole", ts=t, category="pothole", lat=_CENTRE[0], lon=_CENTRE[1],
+            source="citizen", description="Nid de poule")))
+    out.sort(key=lambda e: e[0])
+    records = []
+    for i, (_, feed, event) in enumerate(out):
+        if invalid_every and i % invalid_every == invalid_every - 1:
+            records.append((feed, event.asset_id.encode(), b'{"kind": "lamp.telemetry", "asset_id": "broken"'))
+        records.append((feed, event.asset_id.encode(), encode(event)))
+    return records
+
+
+def to_records(events, replicas: int = 1) -> list[tuple[str, bytes, bytes]]:
+    """(topic suffix, key, value) of events; with replicas > 1, each asset is copied as `<id>~<k>` (10x assets)."""
+    from .topics import event_topic
+
+    records = []
+    for event in events:
+        feed = event_topic("live", event.kind).split(".", 1)[1]
+        if replicas == 1:
+            records.append((feed, event.asset_id.encode(), encode(event)))
+            continue
+        for k in range(replicas):
+            changes = {"asset_id": f"{event.asset_id}~{k}"}
+            if getattr(event, "cabinet_id", None):
+                changes["cabinet_id"] = f"{event.cabinet_id}~{k}"
+            copy = _replace(event, changes)
+            records.append((feed, copy.asset_id.encode(), encode(copy)))
+    return records
+
+
+def _replace(event: Event, changes: dict) -> Event:
+    import msgspec
+
+    return msgspec.structs.replace(event, **changes)
+
+
+def dijon_stream(n_events: int, *, replicas: int = 1, seed: int = 42) -> tuple[list, str]:
+    """About n_events of a Dijon-like stream (with replicas, that many copies of every asset) and its source."""
+    start_ms = (int(time.time() * 1000) - 2 * 86_400_000) // 3_600_000 * 3_600_000
+    try:
+        from connectors.dijon.inventory import build_inventory
+        from connectors.dijon.simulator import Simulator
+    except ImportError:
+        Simulator = None
+    if Simulator is not None:
+        try:
+            sim = Simulator(build_inventory(seed=seed), seed=seed, start_ms=start_ms)
+            events: list = []
+            clock = start_ms
+            per_copy = -(-n_events // replicas)
+            while len(events) < per_copy:
+                clock += 60_000
+                events.extend(sim.advance(clock))
+            return to_records(events[:per_copy], replicas)[:n_events], "simulator"
+        except Exception as exc:  # the simulator is someone else's moving part: fall back, say so
+            log.warning("Dijon simulator unavailable (%s): using the synthetic generator", exc)
+    inv = synthetic_inventory(34_000 * replicas, signals=113 * replicas, cameras=269 * replicas,
+                              weather=12 * replicas, seed=seed)
+    rate = 34_000 * replicas / 900 + (len(inv.assets) / 40) / 300 + (113 + 269) * replicas / 60
+    stream = synthetic_stream(inv, start_ms=start_ms, duration_s=n_events / rate * 1.05, seed=seed)
+    return stream[:n_events], "synthetic"
+
+
+def _produce(bootstrap: str, namespace: str, records) -> None:
+    from .kafka import make_producer
+    from .topics import validate_namespace
+
+    prefix = validate_namespace(namespace) + "."
+    producer = make_producer(bootstrap, linger_ms=50)
+    for feed, key, value in records:
+        producer.send(prefix + feed, value=value, key=key)
+    producer.flush(timeout=120)
+    producer.close()
+
+
+def _ceiling(bootstrap: str, namespace: str, n: int) -> float:
+    """Events per second a bare kafka-python consumer reads the namespace's source topics at."""
+    from kafka import TopicPartition
+
+    from .kafka import make_consumer
+    from .topics import source_topics
+
+    consumer = make_consumer(bootstrap)
+    parts = [TopicPartition(t, p) for t in source_topics(namespace) for p in consumer.partitions_for_topic(t) or ()]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    seen = 0
+    first = None
+    deadline = time.monotonic() + 300
+    while seen < n and time.monotonic() < deadline:
+        polled = consumer.poll(timeout_ms=500, max_records=5000)
+        got = sum(len(v) for v in polled.values())
+        if got and first is None:
+            first = time.monotonic()
+        seen += got
+    elapsed = time.monotonic() - (first or time.monotonic())
+    consumer.close()
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+def _run_processor(bootstrap: str, namespace: str, folder: Path, n: int, inventory_rows=None) -> tuple[float, dict]:
+    from .config import Settings
+    from .processor import Processor
+    from .store import Store
+
+    settings = Settings(kafka_bootstrap=bootstrap, data_dir=folder, namespace=namespace)
+    store = Store.from_url(f"sqlite:///{folder / 'bench.db'}")
+    if inventory_rows:
+        store.upsert_assets(inventory_rows)
+    proc = Processor(settings, store=store)
+    try:
+        stats = proc.run(once=True, max_seconds=600)
+    finally:
+        proc.close()
+    elapsed = stats.seconds - (stats.first_batch_s or 0.0)
+    return (stats.events / elapsed if elapsed > 0 else 0.0), store.status_summary()
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), seed: int = 42) -> dict:
+    """Processor throughput beside the raw consume ceiling, at Dijon scale and 10x the assets."""
+    from .broker import EmbeddedBroker, free_port
+
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    figures: dict = {"events": n_events}
+    namespaces = tuple(f"train-bench-x{s}" for s in scales)
+    broker = EmbeddedBroker(free_port())
+    broker.start(namespaces=namespaces)
+    try:
+        for scale, namespace in zip(scales, namespaces):
+            suffix = "" if scale == 1 else f"_x{scale}"
+            records, source = dijon_stream(n_events, replicas=scale, seed=seed)
+            _produce(broker.bootstrap, namespace, records)
+            assets = len({key for _, key, _ in records})
+            del records
+            ceiling = _ceiling(broker.bootstrap, namespace, n_events)
+            with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
+                rate, summary = _run_processor(broker.bootstrap, namespace, Path(tmp), n_events)
+            figures.update({
+                f"source{suffix}": source,
+                f"assets_in_stream{suffix}": assets,
+                f"events_per_s{suffix}": round(rate),
+                f"ceiling_events_per_s{suffix}": round(ceiling),
+                f"ratio_to_ceiling{suffix}": round(rate / ceiling, 3) if ceiling else 0.0,
+                f"peak_rss_mb{suffix}": _peak_rss_mb(),
+                f"store_events{suffix}": summary["events_processed"],
+                f"open_alerts{suffix}": summary["open_alerts"],
+            })
+    finally:
+        broker.stop()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m streams.bench processor [N_EVENTS]`: print the figures as key=value lines."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "processor":
+        print("usage: python -m streams.bench processor [N_EVENTS]", file=sys.stderr)
+        return 2
+    n = int(argv[1]) if len(argv) > 1 else 100_000
+    logging.basicConfig(level=logging.WARNING)
+    for key, value in bench_processor(n).items():
+        print(f"{key}={value}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

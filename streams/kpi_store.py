@@ -1,0 +1,149 @@
+"""The adapter between the operational store and the KPI engine: store rows in, `KpiFrames` out.
+
+Conventions read from the processor: equipment states come from `state_intervals` (only the
+contract's fault and maintenance states are read); a data feed's outage is a `feed_down`
+alert (from `details.last_event_ts`, else its opening, to its resolution); an incident is an
+alert with a priority that is neither a feed outage nor a child absorbed by a parent alert,
+made safe when its first intervention closed (else when resolved). Energy is summed per
+cabinet and calendar month in SQL, so a year of KPIs never loads millions of hourly rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, bindparam, func, or_, select
+
+from streams.contract import Contract
+from streams.kpi import KpiFrames, asset_table, lighting_table
+from streams.kpi_periods import Period, months_of
+from streams.store.schema import alerts, energy_hourly, interventions, state_intervals
+
+__all__ = ["FEED_RULE", "frames_from_tables", "incidents_from_alerts", "inventory_assets", "outages_from_alerts",
+           "read_frames"]
+
+FEED_RULE = "feed_down"
+FORECAST_LOOKBACK = pd.Timedelta(days=800)  # two years of complete months for the seasonal forecast
+
+
+def _ts(values) -> pd.Series:
+    """UTC timestamps of epoch-ms values (None/NaN become NaT)."""
+    ms = np.asarray(pd.Series(values, dtype="float64"))
+    ns = np.full(len(ms), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = np.isfinite(ms)
+    ns[ok] = (ms[ok].astype(np.int64) * 1_000_000).astype("datetime64[ns]")
+    return pd.Series(ns).dt.tz_localize("UTC")
+
+
+def outages_from_alerts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Feed outages (feed, start, end) from `feed_down` alerts."""
+    rows = rows[rows["rule"] == FEED_RULE]
+    details = rows["details"] if "details" in rows else pd.Series([None] * len(rows), index=rows.index)
+    feed = [d.get("feed") if isinstance(d, dict) and d.get("feed") else a.split(".", 1)[-1]
+            for d, a in zip(details, rows["asset_id"])]
+    start = [d.get("last_event_ts") if isinstance(d, dict) and d.get("last_event_ts") else o
+             for d, o in zip(details, rows["opened_ts"])]
+    end = rows["resolved_ts"].where(rows["resolved_ts"].notna(), rows.get("closed_ts"))
+    return pd.DataFrame({"feed": feed, "start": _ts(start).to_numpy(), "end": _ts(end.to_numpy()).to_numpy()})
+
+
+def incidents_from_alerts(rows: pd.DataFrame, made_safe: pd.Series | None, assets: pd.DataFrame) -> pd.DataFrame:
+    """Incidents (id, priority, domain, commune_code, opened, safe, resolved) from alerts with a priority."""
+    keep = rows["priority"].notna() & (rows["rule"] != FEED_RULE)
+    if "parent_id" in rows:
+        keep &= rows["parent_id"].isna()
+    rows = rows[keep]
+    resolved = rows["resolved_ts"].where(rows["resolved_ts"].notna(), rows.get("closed_ts"))
+    safe = resolved.copy()
+    if made_safe is not None and len(made_safe):
+        first = rows["id"].map(made_safe)
+        safe = pd.concat([first, resolved], axis=1).min(axis=1)
+    commune = rows["commune_code"] if "commune_code" in rows else pd.Series(None, index=rows.index)
+    commune = commune.fillna(rows["asset_id"].map(assets.set_index("asset_id")["commune_code"]))
+    return pd.DataFrame({
+        "id": rows["id"].to_numpy() if "id" in rows else np.arange(len(rows)),
+        "priority": rows["priority"].to_numpy(), "domain": rows["domain"].to_numpy(),
+        "commune_code": commune.to_numpy(), "opened": _ts(rows["opened_ts"].to_numpy()).to_numpy(),
+        "safe": _ts(safe.to_numpy()).to_numpy(), "resolved": _ts(resolved.to_numpy()).to_numpy(),
+    })
+
+
+def frames_from_tables(inventory_assets: pd.DataFrame, *, as_of: pd.Timestamp, energy: pd.DataFrame,
+                       intervals: pd.DataFrame, alert_rows: pd.DataFrame,
+                       made_safe: pd.Series | None = None) -> KpiFrames:
+    """KpiFrames from store-shaped rows (epoch-ms columns, as in the tables or a generated History)."""
+    assets = asset_table(inventory_assets)
+    return KpiFrames(
+        as_of=pd.Timestamp(as_of),
+        assets=assets,
+        lighting=lighting_table(inventory_assets),
+        energy=pd.DataFrame({"cabinet_id": energy["cabinet_id"].to_numpy(),
+                             "hour": _ts(energy["hour_ts"].to_numpy()).to_numpy(),
+                             "kwh": energy["kwh"].to_numpy(dtype=float)}),
+        states=pd.DataFrame({"asset_id": intervals["asset_id"].to_numpy(), "state": intervals["state"].to_numpy(),
+                             "start": _ts(intervals["start_ts"].to_numpy()).to_numpy(),
+                             "end": _ts(intervals["end_ts"].to_numpy()).to_numpy()}),
+        outages=outages_from_alerts(alert_rows),
+        incidents=incidents_from_alerts(alert_rows, made_safe, assets),
+    )
+
+
+def _ms(t: pd.Timestamp) -> int:
+    return int(t.value // 1_000_000)
+
+
+def _energy_by_month(conn, contract: Contract, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
+    """Per cabinet and calendar month: kWh, labelled with the first hour that has a reading."""
+    parts = []
+    span = Period("span", since, until, "")
+    q = (select(energy_hourly.c.cabinet_id, func.min(energy_hourly.c.hour_ts).label("hour_ts"),
+                func.sum(energy_hourly.c.kwh).label("kwh"))
+         .where(and_(energy_hourly.c.hour_ts >= bindparam("lo"), energy_hourly.c.hour_ts < bindparam("hi")))
+         .group_by(energy_hourly.c.cabinet_id))
+    for m in months_of(contract, span):
+        lo, hi = max(m.start, since), min(m.end, until)
+        if lo < hi:
+            parts.extend(conn.execute(q, {"lo": _ms(lo), "hi": _ms(hi)}).all())
+    return pd.DataFrame(parts, columns=["cabinet_id", "hour_ts", "kwh"])
+
+
+def read_frames(store: Any, contract: Contract, inventory_assets: pd.DataFrame, *, as_of: pd.Timestamp,
+                since: pd.Timestamp) -> KpiFrames:
+    """Read what the KPIs of periods from `since` up to `as_of` need (energy from two years earlier, for the forecast)."""
+    states = sorted(contract.states.fault | contract.states.maintenance)
+    lo_ms, hi_ms = _ms(since), _ms(as_of)
+    energy_since = max(min(since, as_of - FORECAST_LOOKBACK),
+                       pd.Timestamp(contract.start, tz=contract.timezone).tz_convert("UTC"))
+    margin_ms = 31 * 86_400_000
+    with store.engine.connect() as conn:
+        energy = _energy_by_month(conn, contract, energy_since, as_of)
+        iv = pd.DataFrame(conn.execute(
+            select(state_intervals.c.asset_id, state_intervals.c.state, state_intervals.c.start_ts,
+                   state_intervals.c.end_ts)
+            .where(and_(state_intervals.c.state.in_(states), state_intervals.c.start_ts < hi_ms,
+                        or_(state_intervals.c.end_ts.is_(None), state_intervals.c.end_ts >= lo_ms)))).all(),
+            columns=["asset_id", "state", "start_ts", "end_ts"])
+        cols = [alerts.c.id, alerts.c.rule, alerts.c.asset_id, alerts.c.domain, alerts.c.priority, alerts.c.opened_ts,
+                alerts.c.resolved_ts, alerts.c.closed_ts, alerts.c.parent_id, alerts.c.commune_code, alerts.c.details]
+        alert_rows = pd.DataFrame(conn.execute(
+            select(*cols).where(and_(alerts.c.opened_ts < hi_ms, or_(
+                alerts.c.resolved_ts.is_(None), alerts.c.resolved_ts >= lo_ms - margin_ms,
+                alerts.c.opened_ts >= lo_ms - margin_ms)))).all(), columns=[c.name for c in cols])
+        safe = pd.DataFrame(conn.execute(
+            select(interventions.c.alert_id, func.min(interventions.c.closed_ts))
+            .where(and_(interventions.c.opened_ts < hi_ms, interventions.c.closed_ts.is_not(None)))
+            .group_by(interventions.c.alert_id)).all(), columns=["alert_id", "closed_ts"])
+    made_safe = safe.set_index("alert_id")["closed_ts"] if len(safe) else None
+    return frames_from_tables(inventory_assets, as_of=as_of, energy=energy, intervals=iv, alert_rows=alert_rows,
+                              made_safe=made_safe)
+
+
+def inventory_assets(settings: Any) -> pd.DataFrame:
+    """The inventory assets saved under the data folder, else the default one built from seed 42 (slower)."""
+    from connectors.dijon.inventory import build_inventory, inventory_exists, load_inventory
+
+    if inventory_exists(settings.inventory_dir):
+        return load_inventory(settings.inventory_dir).assets
+    return build_inventory(seed=42).assets

@@ -1,0 +1,478 @@
+"""The recording folder shared by the recorder and the replayer: layout, manifest, writing and reading.
+
+A recording is a folder::
+
+    manifest.json                           format, time range, counts, schema versions, checksums
+    segments/<topic>/<seq:06d>.parquet      the records of one topic, sorted by Kafka timestamp
+
+Each segment holds the columns of `SEGMENT_SCHEMA`: the record's original topic, partition,
+offset, Kafka timestamp (epoch ms), key and value bytes exactly as consumed, and headers. The
+manifest is rewritten atomically after every segment, so a recording cut short still opens.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import heapq
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from operator import itemgetter
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "SEGMENT_SCHEMA",
+    "Manifest",
+    "Record",
+    "Recording",
+    "RecordingError",
+    "RecordingWriter",
+    "RollPolicy",
+    "SegmentInfo",
+    "write_recording",
+]
+
+FORMAT = "vigie-recording"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SEGMENTS_DIR = "segments"
+
+SEGMENT_SCHEMA = pa.schema([
+    pa.field("topic", pa.string(), nullable=False),
+    pa.field("partition", pa.int32(), nullable=False),
+    pa.field("offset", pa.int64(), nullable=False),
+    pa.field("timestamp_ms", pa.int64(), nullable=False),
+    pa.field("key", pa.binary()),
+    pa.field("value", pa.binary()),
+    pa.field("headers", pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))),
+])
+_READ_COLUMNS = ["partition", "offset", "timestamp_ms", "key", "value", "headers"]
+
+
+class RecordingError(ValueError):
+    """A recording folder that cannot be written or read: missing, malformed or tampered with."""
+
+
+class Record(NamedTuple):
+    """One recorded Kafka record; `ts` is its Kafka timestamp in epoch ms."""
+
+    ts: int
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None
+
+
+@dataclass(frozen=True)
+class RollPolicy:
+    """When a topic's buffered records become a segment: whichever limit is reached first."""
+
+    max_records: int = 100_000
+    max_bytes: int = 16 * 1024 * 1024
+    max_age_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """One Parquet segment as listed in the manifest."""
+
+    path: str
+    topic: str
+    records: int
+    bytes: int
+    sha256: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass
+class Manifest:
+    """The recording's table of contents (`manifest.json`)."""
+
+    created_at: str
+    tool_version: str
+    namespace: str | None = None
+    complete: bool = False
+    topics: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    start_ms: int | None = None
+    end_ms: int | None = None
+    event_versions: dict[str, dict[str, int]] = field(default_factory=dict)
+    segments: list[SegmentInfo] = field(default_factory=list)
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def duration_s(self) -> float:
+        """Span of the recording between its first and last record timestamps."""
+        if self.start_ms is None or self.end_ms is None:
+            return 0.0
+        return (self.end_ms - self.start_ms) / 1000
+
+    @property
+    def events(self) -> int:
+        """Number of records over every topic."""
+        return sum(self.counts.values())
+
+    def to_json(self) -> bytes:
+        """The manifest as indented JSON."""
+        data = asdict(self)
+        data["duration_s"] = self.duration_s
+        return json.dumps(data, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: Path) -> "Manifest":
+        """Parse and check a manifest, raising RecordingError with what is wrong."""
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise RecordingError(f"{where} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise RecordingError(f"{where} is not a Vigie recording manifest (no \"format\": \"{FORMAT}\")")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise RecordingError(
+                f"{where} has format version {data.get('format_version')!r}; this Vigie reads version {FORMAT_VERSION}"
+            )
+        data.pop("duration_s", None)
+        try:
+            segments = [SegmentInfo(**s) for s in data.pop("segments", [])]
+            return cls(**data, segments=segments)
+        except TypeError as exc:
+            raise RecordingError(f"{where} has unexpected or missing fields: {exc}") from None
+
+
+def _tool_version() -> str:
+    try:
+        return metadata.version("vigie")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Head(msgspec.Struct):
+    kind: str = "?"
+    v: int = 1
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+
+
+class _TopicBuffer:
+    """Columns of one topic's records not yet written to a segment."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.partition: list[int] = []
+        self.offset: list[int] = []
+        self.ts: list[int] = []
+        self.key: list[bytes | None] = []
+        self.value: list[bytes | None] = []
+        self.headers: list[list[tuple[str, bytes]] | None] = []
+        self.bytes = 0
+        self.since = 0.0
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+class RecordingWriter:
+    """Writes records into a recording folder, one rolling Parquet segment per topic, with bounded memory."""
+
+    def __init__(self, folder: str | Path, *, namespace: str | None = None, roll: RollPolicy = RollPolicy(),
+                 clock=time.monotonic) -> None:
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise RecordingError(f"{self.folder} exists and is not a folder")
+        if (self.folder / MANIFEST).exists() or (self.folder / SEGMENTS_DIR).exists():
+            raise RecordingError(f"{self.folder} already holds a recording: choose an empty or new folder")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.roll = roll
+        self._clock = clock
+        self._buffers: dict[str, _TopicBuffer] = {}
+        self._seq: dict[str, int] = {}
+        self.buffered = 0
+        self.max_buffered = 0
+        self.bytes_written = 0
+        self.manifest = Manifest(
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            tool_version=_tool_version(),
+            namespace=namespace,
+        )
+        self._versions: dict[str, dict[int, int]] = {}
+        self._write_manifest()
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Approximate size of the records held in memory, not yet in a segment."""
+        return sum(buf.bytes for buf in self._buffers.values())
+
+    def add_topic(self, topic: str) -> None:
+        """Declare a recorded topic, so it is listed even if it carries no record."""
+        if topic not in self._buffers:
+            self._buffers[topic] = _TopicBuffer()
+            self._seq[topic] = 0
+            self.manifest.topics.append(topic)
+            self.manifest.counts.setdefault(topic, 0)
+
+    def append(self, topic: str, partition: int, offset: int, timestamp_ms: int, key: bytes | None,
+               value: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Buffer one record; write its topic's segment when the roll policy says so."""
+        buf = self._buffers.get(topic)
+        if buf is None:
+            self.add_topic(topic)
+            buf = self._buffers[topic]
+        if not buf.ts:
+            buf.since = self._clock()
+        buf.partition.append(partition)
+        buf.offset.append(offset)
+        buf.ts.append(timestamp_ms)
+        buf.key.append(key)
+        buf.value.append(value)
+        buf.headers.append(headers or None)
+        buf.bytes += (len(value) if value else 0) + (len(key) if key else 0) + 32
+        self.buffered += 1
+        if self.buffered > self.max_buffered:
+            self.max_buffered = self.buffered
+        if value:
+            self._count_version(value)
+        if len(buf.ts) >= self.roll.max_records or buf.bytes >= self.roll.max_bytes:
+            self.flush_topic(topic)
+
+    def _count_version(self, value: bytes) -> None:
+        try:
+            head = _head_decoder.decode(value)
+            kind, version = head.kind, head.v
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            kind, version = "?", 0
+        versions = self._versions.setdefault(kind, {})
+        versions[version] = versions.get(version, 0) + 1
+
+    def roll_due(self) -> None:
+        """Write the segments of topics whose oldest buffered record is older than the policy allows."""
+        now = self._clock()
+        for topic, buf in self._buffers.items():
+            if buf.ts and now - buf.since >= self.roll.max_age_s:
+                self.flush_topic(topic)
+
+    def flush_topic(self, topic: str) -> SegmentInfo | None:
+        """Write one topic's buffered records as a segment and update the manifest."""
+        buf = self._buffers[topic]
+        if not buf.ts:
+            return None
+        order = sorted(range(len(buf.ts)), key=buf.ts.__getitem__)
+        pick = lambda column: [column[i] for i in order]  # noqa: E731
+        table = pa.Table.from_pydict({
+            "topic": [topic] * len(order),
+            "partition": pick(buf.partition),
+            "offset": pick(buf.offset),
+            "timestamp_ms": pick(buf.ts),
+            "key": pick(buf.key),
+            "value": pick(buf.value),
+            "headers": [[{"key": k, "value": v} for k, v in h] if h else None for h in pick(buf.headers)],
+        }, schema=SEGMENT_SCHEMA)
+        self._seq[topic] += 1
+        rel = f"{SEGMENTS_DIR}/{topic}/{self._seq[topic]:06d}.parquet"
+        path = self.folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=["topic"])
+        os.replace(tmp, path)
+        info = SegmentInfo(path=rel, topic=topic, records=len(order), bytes=path.stat().st_size,
+                           sha256=_sha256(path), start_ms=table["timestamp_ms"][0].as_py(),
+                           end_ms=table["timestamp_ms"][-1].as_py())
+        m = self.manifest
+        m.segments.append(info)
+        m.counts[topic] = m.counts.get(topic, 0) + info.records
+        m.start_ms = info.start_ms if m.start_ms is None else min(m.start_ms, info.start_ms)
+        m.end_ms = info.end_ms if m.end_ms is None else max(m.end_ms, info.end_ms)
+        m.event_versions = {k: {str(v): n for v, n in sorted(vs.items())} for k, vs in sorted(self._versions.items())}
+        self.bytes_written += info.bytes
+        self.buffered -= len(order)
+        buf.clear()
+        self._write_manifest()
+        return info
+
+    def flush(self) -> None:
+        """Write every topic's buffered records."""
+        for topic in list(self._buffers):
+            self.flush_topic(topic)
+
+    def close(self) -> Manifest:
+        """Write what is buffered and mark the manifest complete."""
+        self.flush()
+        self.manifest.complete = True
+        self._write_manifest()
+        return self.manifest
+
+    def _write_manifest(self) -> None:
+        _write_atomic(self.folder / MANIFEST, self.manifest.to_json())
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _headers(column: pa.ChunkedArray) -> list[list[tuple[str, bytes]] | None]:
+    if column.null_count == len(column):
+        return [None] * len(column)
+    return [[(h["key"], h["value"]) for h in hs] if hs else None for hs in column.to_pylist()]
+
+
+class Recording:
+    """A recording folder opened for reading: its manifest, its verified segments, its records in time order."""
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self._by_topic: dict[str, list[SegmentInfo]] = {t: [] for t in manifest.topics}
+        for seg in manifest.segments:
+            self._by_topic.setdefault(seg.topic, []).append(seg)
+
+    @classmethod
+    def open(cls, folder: str | Path, *, verify: bool = True) -> "Recording":
+        """Open a recording folder; with `verify`, check every segment's size and sha256 against the manifest."""
+        folder = Path(folder)
+        if not folder.exists():
+            raise RecordingError(f"no recording at {folder}: the folder does not exist")
+        if not folder.is_dir():
+            raise RecordingError(f"{folder} is a file, not a recording folder")
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise RecordingError(f"{folder} is not a recording: it has no {MANIFEST} (was it made by `vigie record`?)")
+        manifest = Manifest.from_json(manifest_path.read_bytes(), manifest_path)
+        root = folder.resolve()
+        for seg in manifest.segments:
+            path = (folder / seg.path).resolve()
+            if not path.is_relative_to(root) or not seg.path.startswith(f"{SEGMENTS_DIR}/"):
+                raise RecordingError(f"{manifest_path} names a segment outside the recording: {seg.path!r}")
+            if seg.topic not in manifest.topics:
+                raise RecordingError(f"{manifest_path} lists segment {seg.path} of topic {seg.topic!r}, "
+                                     "which is not among its topics")
+            if not path.is_file():
+                raise RecordingError(f"segment {seg.path} listed in the manifest is missing from {folder}")
+            if verify:
+                size = path.stat().st_size
+                if size != seg.bytes or _sha256(path) != seg.sha256:
+                    raise RecordingError(f"segment {seg.path} of {folder} fails its checksum: "
+                                         "the file was changed or damaged after recording")
+        return cls(folder, manifest)
+
+    @property
+    def topics(self) -> list[str]:
+        """Topics recorded, as named in the manifest."""
+        return list(self.manifest.topics)
+
+    @property
+    def start_ms(self) -> int:
+        """Timestamp of the first record (epoch ms)."""
+        return self.manifest.start_ms or 0
+
+    @property
+    def end_ms(self) -> int:
+        """Timestamp of the last record (epoch ms)."""
+        return self.manifest.end_ms or self.start_ms
+
+    def segments(self, topic: str) -> list[SegmentInfo]:
+        """The segments of one topic in writing order."""
+        return self._by_topic.get(topic, [])
+
+    def read_segment(self, seg: SegmentInfo, columns: list[str] | None = None) -> pa.Table:
+        """One segment as an Arrow table, after checking it holds only its manifest topic."""
+        try:
+            table = pq.read_table(self.folder / seg.path, columns=["topic", *(columns or _READ_COLUMNS)])
+        except (OSError, pa.ArrowException) as exc:
+            raise RecordingError(f"segment {seg.path} cannot be read: {exc}") from None
+        found = pc.unique(table["topic"]).to_pylist()
+        if any(t != seg.topic for t in found):
+            raise RecordingError(f"segment {seg.path} holds records of {found}, but the manifest says {seg.topic!r}")
+        return table
+
+    def iter_topic(self, topic: str, from_ms: int | None = None) -> Iterator[Record]:
+        """Records of one topic from a timestamp on, one segment in memory at a time."""
+        for seg in self.segments(topic):
+            if from_ms is not None and seg.end_ms < from_ms:
+                continue
+            table = self.read_segment(seg)
+            ts = table["timestamp_ms"].to_pylist()
+            first = bisect.bisect_left(ts, from_ms) if from_ms is not None else 0
+            rows = table.slice(first)
+            headers = _headers(rows["headers"])
+            yield from map(Record, ts[first:], [topic] * len(headers), rows["partition"].to_pylist(),
+                           rows["offset"].to_pylist(), rows["key"].to_pylist(), rows["value"].to_pylist(), headers)
+
+    def iter_records(self, from_ms: int | None = None) -> Iterator[Record]:
+        """Records of every topic merged in timestamp order, from a timestamp on."""
+        return heapq.merge(*(self.iter_topic(t, from_ms) for t in self.topics), key=itemgetter(0))
+
+    def snapshot(self, before_ms: int) -> list[Record]:
+        """The last record of each (topic, key) strictly before a timestamp, in timestamp order.
+
+        Records without a key carry no state of an asset and are left out.
+        """
+        out: list[Record] = []
+        for topic in self.topics:
+            segs = [s for s in self.segments(topic) if s.start_ms < before_ms]
+            last: dict[bytes, tuple[int, int]] = {}
+            for n, seg in enumerate(segs):
+                table = self.read_segment(seg, ["timestamp_ms", "key"])
+                ts = table["timestamp_ms"].to_pylist()
+                stop = bisect.bisect_left(ts, before_ms)
+                keys = table["key"].slice(0, stop).to_pylist()
+                last.update(zip(keys, ((n, i) for i in range(stop))))
+            last.pop(None, None)
+            rows_by_seg: dict[int, list[int]] = {}
+            for n, i in last.values():
+                rows_by_seg.setdefault(n, []).append(i)
+            for n, rows in rows_by_seg.items():
+                taken = self.read_segment(segs[n]).take(pa.array(sorted(rows)))
+                headers = _headers(taken["headers"])
+                out.extend(map(Record, taken["timestamp_ms"].to_pylist(), [topic] * len(rows),
+                               taken["partition"].to_pylist(), taken["offset"].to_pylist(),
+                               taken["key"].to_pylist(), taken["value"].to_pylist(), headers))
+        out.sort(key=itemgetter(0))
+        return out
+
+
+def write_recording(folder: str | Path, records: Iterable[Record], *, namespace: str | None = None,
+                    roll: RollPolicy = RollPolicy(), topics: Iterable[str] = ()) -> Manifest:
+    """Write records (for example generated ones) into a new recording folder; return its manifest."""
+    with RecordingWriter(folder, namespace=namespace, roll=roll) as writer:
+        for topic in topics:
+            writer.add_topic(topic)
+        for r in records:
+            writer.append(r.topic, r.partition, r.offset, r.ts, r.key, r.value, r.headers)
+    return writer.manifest

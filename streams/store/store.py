@@ -1,0 +1,605 @@
+"""The data-access API of the operational store, shared by the processor (writes in batches) and the dashboard.
+
+Writers take one transaction per unit of work: the processor's batch (state, alerts, energy,
+health AND the consumer offsets, so a crash neither loses nor double-counts an event) or one
+operator action (the alert change, its transition and its audit row). Each transaction takes
+the next value of the global `seq` counter and stamps it on every row it changes; the counter
+row stays locked until commit, so commits are ordered by seq and `changes_since(n)` never
+misses a change.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import CreateSchema
+
+from .engine import WRITE_OPTION, get_engine, is_sqlite
+from .migrations import migrate
+from .schema import (
+    alert_transitions,
+    alerts,
+    asset_state,
+    assets,
+    audit_log,
+    communes,
+    consumer_offsets,
+    counters,
+    energy_hourly,
+    interventions,
+    reports,
+    state_intervals,
+    stream_health,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "AlertNotFound",
+    "BatchWrite",
+    "Changes",
+    "InvalidTransition",
+    "Store",
+    "open_store",
+    "store_location",
+]
+
+ACTIVE_STATES = ("open", "acknowledged", "in_progress")
+SEVERITY_ORDER = ("critical", "major", "minor", "info")
+SYSTEM = "system"
+# action -> (states it may start from, state it leads to)
+_LIFECYCLE = {
+    "acknowledge": (("open",), "acknowledged"),
+    "assign": (("open", "acknowledged", "in_progress"), "in_progress"),
+    "resolve": (("open", "acknowledged", "in_progress"), "resolved"),
+    "close": (("resolved",), "closed"),
+}
+_ALERT_OWNED_BY_PROCESSOR = ("count", "last_ts", "severity", "escalated", "flapping", "parent_id", "details")
+
+
+class AlertNotFound(LookupError):
+    """No alert has this id."""
+
+
+class InvalidTransition(ValueError):
+    """The alert's lifecycle does not allow this action from its current state."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def store_location(settings, namespace: str | None = None) -> tuple[str, str | None]:
+    """(URL, PostgreSQL schema) of a namespace's store: the live room's, or a training session's own."""
+    namespace = namespace or settings.namespace
+    url = settings.store_url
+    if namespace == "live":
+        return url, None
+    if url.startswith("sqlite"):
+        return f"sqlite:///{(settings.data_dir / ('vigie-' + namespace + '.db')).resolve()}", None
+    return url, "vigie_" + namespace.replace("-", "_")
+
+
+def open_store(settings, namespace: str | None = None, *, migrate_schema: bool = True) -> "Store":
+    """The store of a namespace (settings.namespace by default), migrated to the latest version."""
+    url, schema = store_location(settings, namespace)
+    return Store.from_url(url, schema=schema, migrate_schema=migrate_schema)
+
+
+@dataclass
+class BatchWrite:
+    """Everything one processor batch changes, written in one transaction with its offsets."""
+
+    group_id: str
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    asset_rows: list[dict] = field(default_factory=list)
+    intervals: list[dict] = field(default_factory=list)
+    new_alerts: list[dict] = field(default_factory=list)
+    alert_updates: list[dict] = field(default_factory=list)
+    transitions: list[dict] = field(default_factory=list)
+    resolutions: list[dict] = field(default_factory=list)
+    energy: list[dict] = field(default_factory=list)
+    health: list[dict] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)
+    published_seq: int | None = None
+
+    def empty(self) -> bool:
+        """True when the batch changes nothing but (maybe) offsets."""
+        return not (self.asset_rows or self.intervals or self.new_alerts or self.alert_updates or self.transitions
+                    or self.resolutions or self.energy or self.health or self.reports)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed after a sequence number: asset states and alerts, and the seq to ask from next."""
+
+    seq: int
+    assets: list[dict]
+    alerts: list[dict]
+
+
+def _dicts(result) -> list[dict]:
+    return [dict(row._mapping) for row in result]
+
+
+class Store:
+    """Reads and writes of the operational store over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = sqlite if is_sqlite(engine) else postgresql
+        self._build_statements()
+
+    @classmethod
+    def from_url(cls, url: str, *, schema: str | None = None, migrate_schema: bool = True) -> "Store":
+        """A store on a URL (the process-wide engine), migrated unless told not to."""
+        engine = get_engine(url, schema=schema)
+        if schema and migrate_schema:
+            with engine.begin() as conn:
+                conn.execute(CreateSchema(schema, if_not_exists=True))
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine)
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _write(self):
+        return self.engine.connect().execution_options(**{WRITE_OPTION: True})
+
+    def _next_seq(self, conn: Connection, name: str = "seq", n: int = 1) -> int:
+        conn.execute(update(counters).where(counters.c.name == name).values(value=counters.c.value + n))
+        return conn.scalar(select(counters.c.value).where(counters.c.name == name))
+
+    def _build_statements(self) -> None:
+        ins = self._dialect.insert
+
+        def upsert(table, keys, absolute=(), added=()):
+            stmt = ins(table)
+            set_ = {c: stmt.excluded[c] for c in absolute}
+            set_.update({c: table.c[c] + stmt.excluded[c] for c in added})
+            return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+
+        self._up_state = upsert(asset_state, ["asset_id"], absolute=[
+            "kind", "state", "attributes", "faults", "last_changed", "last_updated", "last_seen", "seq"])
+        self._up_interval = upsert(state_intervals, ["asset_id", "start_ts"], absolute=["end_ts", "state"])
+        self._up_energy = upsert(energy_hourly, ["cabinet_id", "hour_ts"], added=["kwh", "lamp_kwh", "readings"])
+        self._up_health = upsert(stream_health, ["topic"], absolute=[
+            "events", "rate", "lag", "last_event_ts", "dead_letters", "updated_ms"])
+        self._up_offset = upsert(consumer_offsets, ["group_id", "topic", "partition"],
+                                 absolute=["next_offset", "updated_ms"])
+        self._up_report = upsert(reports, ["report_id"], absolute=[
+            "category", "status", "description", "address", "updated_ts", "alert_id", "fused", "seq"])
+        self._up_counter = upsert(counters, ["name"], absolute=["value"])
+        self._up_asset = upsert(assets, ["asset_id"], absolute=[
+            "kind", "commune_code", "name", "lon", "lat", "cabinet_id", "period_s", "attributes"])
+        self._up_commune = upsert(communes, ["code"], absolute=[
+            "name", "population", "approximate", "lat", "lon", "geometry"])
+        self._alert_update = (
+            update(alerts).where(alerts.c.id == bindparam("b_id"))
+            .values({c: bindparam(c) for c in _ALERT_OWNED_BY_PROCESSOR + ("seq",)})
+        )
+
+    # -- inventory -----------------------------------------------------------------------------
+
+    def upsert_communes(self, rows: Iterable[dict]) -> int:
+        """Insert or replace communes (code, name, population, approximate, lat, lon, geometry GeoJSON)."""
+        rows = [dict(r) for r in rows]
+        if rows:
+            with self._write() as conn, conn.begin():
+                conn.execute(self._up_commune, rows)
+        return len(rows)
+
+    def upsert_assets(self, rows: Iterable[dict]) -> int:
+        """Insert or replace inventory assets (asset_id, kind, commune_code, name, lon, lat, cabinet_id, period_s, attributes)."""
+        rows = [dict(r) for r in rows]
+        with self._write() as conn, conn.begin():
+            for start in range(0, len(rows), 5000):
+                conn.execute(self._up_asset, rows[start:start + 5000])
+        return len(rows)
+
+    def inventory(self, kind: str | None = None) -> list[dict]:
+        """Inventory assets, optionally of one kind."""
+        stmt = select(assets)
+        if kind:
+            stmt = stmt.where(assets.c.kind == kind)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(assets.c.asset_id)))
+
+    def communes(self) -> list[dict]:
+        """Communes of the inventory."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(communes).order_by(communes.c.code)))
+
+    def count_assets(self) -> int:
+        """Number of inventory assets."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(assets))
+
+    # -- the processor's side -------------------------------------------------------------------
+
+    def load_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        """Next offset to read per (topic, partition), as last committed with a batch."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(consumer_offsets).where(consumer_offsets.c.group_id == group_id))
+            return {(r.topic, r.partition): r.next_offset for r in rows}
+
+    def iter_asset_states(self) -> Iterator[dict]:
+        """Every asset's stored state (the processor's warm start)."""
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=5000).execute(select(asset_state)):
+                yield dict(row._mapping)
+
+    def open_intervals(self) -> dict[str, tuple[int, str]]:
+        """The interval each asset is currently in: asset_id -> (start_ts, state)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(state_intervals.c.asset_id, state_intervals.c.start_ts, state_intervals.c.state)
+                                .where(state_intervals.c.end_ts.is_(None)))
+            return {r.asset_id: (r.start_ts, r.state) for r in rows}
+
+    def active_alerts(self) -> list[dict]:
+        """Alerts not resolved or closed, children included (the processor's warm start)."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(alerts).where(alerts.c.state.in_(ACTIVE_STATES)).order_by(alerts.c.id)))
+
+    def alerts_changed_since(self, seq: int) -> list[dict]:
+        """Alerts changed by anyone in a transaction after seq."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(alerts).where(alerts.c.seq > seq).order_by(alerts.c.id)))
+
+    def stream_health(self) -> list[dict]:
+        """Health of every consumed topic: events, rate, lag, age of the last event, dead letters."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(stream_health).order_by(stream_health.c.topic)))
+
+    def counter(self, name: str) -> int:
+        """Current value of a counter (`seq`, `alert_id`, `published_seq`), 0 if unset."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(counters.c.value).where(counters.c.name == name)) or 0
+
+    def reserve_alert_ids(self, n: int = 1000) -> range:
+        """Reserve a block of alert ids in a short transaction of its own (gaps after a crash are harmless)."""
+        with self._write() as conn, conn.begin():
+            top = self._next_seq(conn, "alert_id", n)
+        return range(top - n + 1, top + 1)
+
+    def apply_batch(self, batch: BatchWrite) -> int:
+        """Write a processor batch and its offsets in one transaction; return the batch's seq."""
+        now = _now_ms()
+        with self._write() as conn, conn.begin():
+            seq = self._next_seq(conn) if not batch.empty() else self.counter_in(conn, "seq")
+            if batch.asset_rows:
+                for row in batch.asset_rows:
+                    row["seq"] = seq
+                conn.execute(self._up_state, batch.asset_rows)
+            if batch.intervals:
+                conn.execute(self._up_interval, batch.intervals)
+            if batch.new_alerts:
+                for row in batch.new_alerts:
+                    row["seq"] = seq
+                conn.execute(alerts.insert(), batch.new_alerts)
+            if batch.alert_updates:
+                rows = [{"b_id": r["id"], "seq": seq, **{c: r[c] for c in _ALERT_OWNED_BY_PROCESSOR}}
+                        for r in batch.alert_updates]
+                conn.execute(self._alert_update, rows)
+            if batch.transitions:
+                self._record_transitions(conn, batch.transitions, seq)
+            resolved = []
+            for res in batch.resolutions:
+                done = conn.execute(
+                    update(alerts).where(and_(alerts.c.id == res["id"], alerts.c.state.in_(ACTIVE_STATES)))
+                    .values(state="resolved", resolved_ts=res["ts"], resolved_by=res["actor"], seq=seq)
+                )
+                if done.rowcount == 1:
+                    conn.execute(update(interventions).where(and_(
+                        interventions.c.alert_id == res["id"], interventions.c.closed_ts.is_(None)))
+                        .values(closed_ts=res["ts"]))
+                    resolved.append({"alert_id": res["id"], "action": "resolve", "from_state": res["from_state"],
+                                     "to_state": "resolved", "severity": res["severity"], "ts": res["ts"],
+                                     "actor": res["actor"], "comment": res.get("comment")})
+            if resolved:
+                self._record_transitions(conn, resolved, seq)
+            if batch.energy:
+                conn.execute(self._up_energy, batch.energy)
+            if batch.reports:
+                for row in batch.reports:
+                    row["seq"] = seq
+                conn.execute(self._up_report, batch.reports)
+            if batch.health:
+                conn.execute(self._up_health, [{**h, "updated_ms": now} for h in batch.health])
+            if batch.offsets:
+                conn.execute(self._up_offset, [
+                    {"group_id": batch.group_id, "topic": t, "partition": p, "next_offset": o, "updated_ms": now}
+                    for (t, p), o in batch.offsets.items()])
+            if batch.published_seq is not None:
+                conn.execute(self._up_counter, [{"name": "published_seq", "value": batch.published_seq}])
+            return seq
+
+    def counter_in(self, conn: Connection, name: str) -> int:
+        """A counter's value read on an open connection."""
+        return conn.scalar(select(counters.c.value).where(counters.c.name == name)) or 0
+
+    def _record_transitions(self, conn: Connection, rows: list[dict], seq: int) -> None:
+        conn.execute(alert_transitions.insert(), [{"comment": None, **r, "seq": seq} for r in rows])
+        conn.execute(audit_log.insert(), [
+            {"ts": r["ts"], "actor": r["actor"], "action": "alert." + r["action"], "target": f"alert:{r['alert_id']}",
+             "detail": {"from": r.get("from_state"), "to": r["to_state"], "severity": r["severity"],
+                        "comment": r.get("comment"), "seq": seq}}
+            for r in rows])
+
+    def transitions_since(self, seq: int, limit: int = 10000) -> list[dict]:
+        """Alert transitions committed after seq, with their alert's fields, oldest first (to publish)."""
+        a, t = alerts, alert_transitions
+        stmt = (select(t.c.id, t.c.alert_id, t.c.action, t.c.to_state, t.c.severity, t.c.ts, t.c.actor, t.c.seq,
+                       a.c.rule, a.c.asset_id, a.c.domain, a.c.title, a.c.priority, a.c.due_ts, a.c.parent_id,
+                       a.c.lat, a.c.lon)
+                .join(a, a.c.id == t.c.alert_id).where(t.c.seq > seq).order_by(t.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt))
+
+    # -- operator actions ----------------------------------------------------------------------
+
+    def _act(self, alert_id: int, action: str, actor: str, comment: str | None, ts: int | None,
+             team: str | None = None) -> dict:
+        if not actor:
+            raise ValueError("an alert action needs an actor")
+        sources, target = _LIFECYCLE[action]
+        ts = ts if ts is not None else _now_ms()
+        with self._write() as conn, conn.begin():
+            seq = self._next_seq(conn)
+            stmt = select(alerts).where(alerts.c.id == alert_id)
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise AlertNotFound(f"no alert {alert_id}")
+            if row.state not in sources:
+                raise InvalidTransition(
+                    f"cannot {action} alert {alert_id}: it is {row.state}, "
+                    f"and {action} applies to {' or '.join(sources)} alerts")
+            values: dict[str, Any] = {"state": target, "seq": seq}
+            if action == "acknowledge" or (action == "assign" and row.acknowledged_ts is None):
+                values.update(acknowledged_ts=ts, acknowledged_by=actor)
+            if action == "assign":
+                if not team:
+                    raise ValueError("an assignment needs a team")
+                values.update(in_progress_ts=ts, assigned_team=team)
+                conn.execute(update(interventions).where(and_(
+                    interventions.c.alert_id == alert_id, interventions.c.closed_ts.is_(None)))
+                    .values(closed_ts=ts, comment=func.coalesce(interventions.c.comment, "reassigned")))
+                conn.execute(interventions.insert().values(
+                    alert_id=alert_id, team=team, opened_ts=ts, opened_by=actor, comment=comment))
+            elif action == "resolve":
+                values.update(resolved_ts=ts, resolved_by=actor)
+                conn.execute(update(interventions).where(and_(
+                    interventions.c.alert_id == alert_id, interventions.c.closed_ts.is_(None))).values(closed_ts=ts))
+            elif action == "close":
+                values.update(closed_ts=ts, closed_by=actor)
+            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+            text = comment if team is None else f"team {team}" + (f": {comment}" if comment else "")
+            self._record_transitions(conn, [{
+                "alert_id": alert_id, "action": action, "from_state": row.state, "to_state": target,
+                "severity": row.severity, "ts": ts, "actor": actor, "comment": text}], seq)
+            if action == "resolve":
+                self._resolve_children(conn, alert_id, actor, ts, seq)
+            return dict(conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()._mapping)
+
+    def _resolve_children(self, conn: Connection, parent_id: int, actor: str, ts: int, seq: int) -> None:
+        children = conn.execute(select(alerts.c.id, alerts.c.state, alerts.c.severity).where(and_(
+            alerts.c.parent_id == parent_id, alerts.c.state.in_(ACTIVE_STATES)))).all()
+        if not children:
+            return
+        conn.execute(update(alerts).where(and_(alerts.c.parent_id == parent_id, alerts.c.state.in_(ACTIVE_STATES)))
+                     .values(state="resolved", resolved_ts=ts, resolved_by=actor, seq=seq))
+        self._record_transitions(conn, [{
+            "alert_id": c.id, "action": "resolve", "from_state": c.state, "to_state": "resolved",
+            "severity": c.severity, "ts": ts, "actor": actor, "comment": f"with parent alert {parent_id}"}
+            for c in children], seq)
+
+    def acknowledge(self, alert_id: int, actor: str, comment: str | None = None, *, ts: int | None = None) -> dict:
+        """Acknowledge an open alert; returns the alert after the change."""
+        return self._act(alert_id, "acknowledge", actor, comment, ts)
+
+    def assign(self, alert_id: int, team: str, actor: str, comment: str | None = None, *,
+               ts: int | None = None) -> dict:
+        """Open an intervention by a team on an alert, which goes in progress."""
+        return self._act(alert_id, "assign", actor, comment, ts, team=team)
+
+    def resolve(self, alert_id: int, actor: str, comment: str | None = None, *, ts: int | None = None) -> dict:
+        """Mark an alert resolved (its children too) and close its open interventions."""
+        return self._act(alert_id, "resolve", actor, comment, ts)
+
+    def close(self, alert_id: int, actor: str, comment: str | None = None, *, ts: int | None = None) -> dict:
+        """Close a resolved alert."""
+        return self._act(alert_id, "close", actor, comment, ts)
+
+    # -- reads for the dashboard ---------------------------------------------------------------
+
+    def current_seq(self) -> int:
+        """The latest committed sequence number."""
+        return self.counter("seq")
+
+    def changes_since(self, seq: int) -> Changes:
+        """Asset states and alerts changed after seq, and the seq to ask from next time."""
+        with self.engine.connect() as conn, conn.begin():
+            top = self.counter_in(conn, "seq")
+            states = _dicts(conn.execute(
+                select(asset_state.c.asset_id, asset_state.c.kind, asset_state.c.state, asset_state.c.faults,
+                       asset_state.c.last_changed, asset_state.c.last_seen, asset_state.c.seq)
+                .where(and_(asset_state.c.seq > seq, asset_state.c.seq <= top))))
+            changed = _dicts(conn.execute(select(alerts).where(and_(alerts.c.seq > seq, alerts.c.seq <= top))
+                                          .order_by(alerts.c.id)))
+            return Changes(seq=top, assets=states, alerts=changed)
+
+    def asset_states(self, kind: str | None = None, state: str | None = None) -> list[dict]:
+        """Current state of assets, optionally filtered by kind and state."""
+        stmt = select(asset_state)
+        if kind:
+            stmt = stmt.where(asset_state.c.kind == kind)
+        if state:
+            stmt = stmt.where(asset_state.c.state == state)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(asset_state.c.asset_id)))
+
+    def asset_state(self, asset_id: str) -> dict | None:
+        """One asset's current state, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(asset_state).where(asset_state.c.asset_id == asset_id)).first()
+            return dict(row._mapping) if row else None
+
+    def open_alerts(self, *, severity: str | Iterable[str] | None = None, domain: str | None = None,
+                    commune_code: str | None = None, rule: str | None = None, include_children: bool = False,
+                    limit: int = 1000) -> list[dict]:
+        """Active alerts (open, acknowledged, in progress), worst and oldest first."""
+        stmt = select(alerts).where(alerts.c.state.in_(ACTIVE_STATES))
+        if severity:
+            stmt = stmt.where(alerts.c.severity.in_([severity] if isinstance(severity, str) else list(severity)))
+        if domain:
+            stmt = stmt.where(alerts.c.domain == domain)
+        if commune_code:
+            stmt = stmt.where(alerts.c.commune_code == commune_code)
+        if rule:
+            stmt = stmt.where(alerts.c.rule == rule)
+        if not include_children:
+            stmt = stmt.where(alerts.c.parent_id.is_(None))
+        with self.engine.connect() as conn:
+            rows = _dicts(conn.execute(stmt.order_by(alerts.c.opened_ts, alerts.c.id).limit(limit)))
+        rows.sort(key=lambda r: (SEVERITY_ORDER.index(r["severity"]) if r["severity"] in SEVERITY_ORDER else 9,
+                                 r["opened_ts"]))
+        return rows
+
+    def alerts(self, *, state: str | Iterable[str] | None = None, rule: str | None = None,
+               asset_id: str | None = None, since_ts: int | None = None, limit: int = 10000) -> list[dict]:
+        """Alerts in any state, filtered, oldest first."""
+        stmt = select(alerts)
+        if state:
+            stmt = stmt.where(alerts.c.state.in_([state] if isinstance(state, str) else list(state)))
+        if rule:
+            stmt = stmt.where(alerts.c.rule == rule)
+        if asset_id:
+            stmt = stmt.where(alerts.c.asset_id == asset_id)
+        if since_ts is not None:
+            stmt = stmt.where(alerts.c.opened_ts >= since_ts)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(alerts.c.id).limit(limit)))
+
+    def alert(self, alert_id: int) -> dict:
+        """One alert; AlertNotFound if none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+        if row is None:
+            raise AlertNotFound(f"no alert {alert_id}")
+        return dict(row._mapping)
+
+    def children(self, alert_id: int) -> list[dict]:
+        """Alerts absorbed by a parent alert (topology)."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(alerts).where(alerts.c.parent_id == alert_id).order_by(alerts.c.id)))
+
+    def alert_history(self, alert_id: int) -> list[dict]:
+        """Every transition of an alert, oldest first."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(alert_transitions).where(alert_transitions.c.alert_id == alert_id)
+                                       .order_by(alert_transitions.c.id)))
+
+    def interventions(self, alert_id: int | None = None, *, open_only: bool = False) -> list[dict]:
+        """Interventions, of one alert or all, optionally only those still open."""
+        stmt = select(interventions)
+        if alert_id is not None:
+            stmt = stmt.where(interventions.c.alert_id == alert_id)
+        if open_only:
+            stmt = stmt.where(interventions.c.closed_ts.is_(None))
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(interventions.c.id)))
+
+    def reports(self, *, alert_id: int | None = None, limit: int = 1000) -> list[dict]:
+        """Citizen reports, newest first, optionally those linked to one alert."""
+        stmt = select(reports)
+        if alert_id is not None:
+            stmt = stmt.where(reports.c.alert_id == alert_id)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(reports.c.requested_ts.desc()).limit(limit)))
+
+    def audit(self, *, target: str | None = None, actor: str | None = None, limit: int = 1000) -> list[dict]:
+        """Audit rows, newest first."""
+        stmt = select(audit_log)
+        if target:
+            stmt = stmt.where(audit_log.c.target == target)
+        if actor:
+            stmt = stmt.where(audit_log.c.actor == actor)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(audit_log.c.id.desc()).limit(limit)))
+
+    def record_audit(self, actor: str, action: str, target: str, detail: dict | None = None, *,
+                     ts: int | None = None) -> None:
+        """Append one audit row (commands, logins, exports)."""
+        with self._write() as conn, conn.begin():
+            conn.execute(audit_log.insert().values(ts=ts if ts is not None else _now_ms(), actor=actor,
+                                                   action=action, target=target, detail=detail))
+
+    def state_intervals(self, asset_id: str | None = None, *, since_ts: int | None = None,
+                        until_ts: int | None = None) -> list[dict]:
+        """State intervals overlapping [since_ts, until_ts) (end_ts None: still current)."""
+        stmt = select(state_intervals)
+        if asset_id:
+            stmt = stmt.where(state_intervals.c.asset_id == asset_id)
+        if until_ts is not None:
+            stmt = stmt.where(state_intervals.c.start_ts < until_ts)
+        if since_ts is not None:
+            stmt = stmt.where(or_(state_intervals.c.end_ts.is_(None), state_intervals.c.end_ts > since_ts))
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(state_intervals.c.asset_id, state_intervals.c.start_ts)))
+
+    def energy(self, *, cabinet_id: str | None = None, since_ts: int | None = None,
+               until_ts: int | None = None) -> list[dict]:
+        """Energy per cabinet and hour (cabinet meter kWh, sum of its lamps' kWh)."""
+        stmt = select(energy_hourly)
+        if cabinet_id:
+            stmt = stmt.where(energy_hourly.c.cabinet_id == cabinet_id)
+        if since_ts is not None:
+            stmt = stmt.where(energy_hourly.c.hour_ts >= since_ts)
+        if until_ts is not None:
+            stmt = stmt.where(energy_hourly.c.hour_ts < until_ts)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(energy_hourly.c.hour_ts, energy_hourly.c.cabinet_id)))
+
+    def energy_totals(self) -> dict[str, float]:
+        """Total kWh over the store: cabinet meters and lamp meters."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(func.coalesce(func.sum(energy_hourly.c.kwh), 0.0),
+                                      func.coalesce(func.sum(energy_hourly.c.lamp_kwh), 0.0))).first()
+        return {"kwh": float(row[0]), "lamp_kwh": float(row[1])}
+
+    def status_summary(self) -> dict:
+        """The room at a glance: assets with a live state, open alerts by severity, events, dead letters, lag."""
+        with self.engine.connect() as conn, conn.begin():
+            by_state = {r.state: r.n for r in conn.execute(
+                select(asset_state.c.state, func.count().label("n")).group_by(asset_state.c.state))}
+            by_kind = {r.kind: r.n for r in conn.execute(
+                select(asset_state.c.kind, func.count().label("n")).group_by(asset_state.c.kind))}
+            open_by_sev = {r.severity: r.n for r in conn.execute(
+                select(alerts.c.severity, func.count().label("n"))
+                .where(and_(alerts.c.state.in_(ACTIVE_STATES), alerts.c.parent_id.is_(None)))
+                .group_by(alerts.c.severity))}
+            absorbed = conn.scalar(select(func.count()).select_from(alerts).where(and_(
+                alerts.c.state.in_(ACTIVE_STATES), alerts.c.parent_id.is_not(None))))
+            health = _dicts(conn.execute(select(stream_health).order_by(stream_health.c.topic)))
+            inventory_total = conn.scalar(select(func.count()).select_from(assets))
+            seq = self.counter_in(conn, "seq")
+        return {
+            "seq": seq,
+            "inventory_assets": inventory_total,
+            "assets_with_state": sum(by_state.values()),
+            "assets_by_state": by_state,
+            "assets_by_kind": by_kind,
+            "open_alerts": sum(open_by_sev.values()),
+            "open_alerts_by_severity": {s: open_by_sev.get(s, 0) for s in SEVERITY_ORDER},
+            "absorbed_alerts": absorbed,
+            "events_processed": sum(h["events"] for h in health),
+            "dead_letters": sum(h["dead_letters"] for h in health),
+            "lag": sum(h["lag"] for h in health),
+            "topics": health,
+        }

@@ -1,0 +1,96 @@
+"""`vigie connect fiware` end to end: notifications in over HTTP, valid events out on the embedded broker."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+from kafka import TopicPartition
+
+from connectors import connect_cmd
+from dashboard.cli import build_parser
+from streams.broker import free_port
+from streams.config import Settings
+from streams.kafka import ensure_topics, make_consumer
+from streams.schemas import Validator
+from streams.topics import event_topic
+
+pytestmark = pytest.mark.kafka
+NAMESPACE = "train-conn-fiware"
+
+
+def read_events(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list:
+    """Every event on a topic, decoded and validated, once at least `want` are there."""
+    consumer = make_consumer(bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        validator, events, deadline = Validator(), [], time.monotonic() + timeout
+        while len(events) < want and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=300).values():
+                events.extend(validator.decode(r.value) for r in records)
+        return events
+    finally:
+        consumer.close()
+
+
+def _wait_up(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+def test_notifications_reach_the_broker_as_valid_events(embedded_broker, inventory_dir, payload):
+    tmp_path = inventory_dir
+    ensure_topics(embedded_broker.bootstrap, NAMESPACE)
+    settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=tmp_path, namespace=NAMESPACE)
+    port = free_port()
+    args = build_parser("connect").parse_args(["connect", "fiware", "--port", str(port)])
+    stop = threading.Event()
+    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
+    runner.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(url)
+        for name, path in (("dijon-notification-v2.json", "/v2/notify"), ("dijon-notification-ld.json", "/ngsi-ld/v1/notify")):
+            request = urllib.request.Request(url + path, data=json.dumps(payload(name)).encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+        bad = urllib.request.Request(url + "/notify", data=b"{oops", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(bad, timeout=5)
+        assert error.value.code == 400
+        with urllib.request.urlopen(url + "/health", timeout=5) as response:
+            health = json.loads(response.read())
+        assert health["state"] == "up" and health["rejected"] >= 2
+    finally:
+        stop.set()
+        runner.join(15)
+    assert not runner.is_alive()
+    bootstrap = embedded_broker.bootstrap
+    lamps = read_events(bootstrap, event_topic(NAMESPACE, "lamp.telemetry"), 3)
+    assert {e.asset_id for e in lamps} == {"LP-000001", "LP-000002", "streetlight:quetigny:0017"}
+    assert {e.cabinet_id for e in lamps if e.asset_id.startswith("LP-")} == {"CAB-0001"}
+    faults = read_events(bootstrap, event_topic(NAMESPACE, "lamp.fault"), 3)
+    assert {(e.asset_id, e.active) for e in faults} == {("LP-000001", True), ("LP-000002", False),
+                                                        ("streetlight:quetigny:0017", False)}
+    cabinets = read_events(bootstrap, event_topic(NAMESPACE, "cabinet.metering"), 1)
+    assert (cabinets[0].asset_id, cabinets[0].lamps_total) == ("CAB-0001", 2)
+    weather = read_events(bootstrap, event_topic(NAMESPACE, "weather.observation"), 2)
+    assert {e.asset_id for e in weather} == {"WS-01", "WS-02"}
+    incidents = read_events(bootstrap, event_topic(NAMESPACE, "incident.report"), 1)
+    assert incidents[0].external_id == "Alert:dijon:42"
+    cameras = read_events(bootstrap, event_topic(NAMESPACE, "camera.health"), 1)
+    assert (cameras[0].asset_id, cameras[0].state) == ("CAM-001", "offline")
+    registered = json.loads((tmp_path / "registered_assets.json").read_text())
+    assert [(r["asset_id"], r["kind"], r["commune_code"]) for r in registered] == \
+        [("streetlight:quetigny:0017", "light", "21515")]

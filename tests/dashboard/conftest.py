@@ -1,0 +1,148 @@
+"""Fixtures of the dashboard tests: the inventory, a prepared store, a live Dash server and headless Chromium."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.dijon.inventory import build_inventory
+from streams.config import Settings
+from streams.store import BatchWrite, Store
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.fixture(scope="session")
+def inventory():
+    """The default Dijon inventory (seed 42), built once per session."""
+    return build_inventory(42)
+
+
+class StoreKit:
+    """A migrated SQLite store in a temporary folder, and helpers to write what the processor would."""
+
+    def __init__(self, folder: Path) -> None:
+        self.settings = Settings(data_dir=folder)
+        self.store = Store.from_url(self.settings.store_url)
+
+    def states(self, rows: list[tuple[str, str, str, list | None]], attributes: dict | None = None) -> int:
+        """Write asset states (asset_id, kind, state, faults) as one processor batch; return its seq."""
+        now = _now()
+        batch = BatchWrite(group_id="test", asset_rows=[
+            {"asset_id": a, "kind": k, "state": s, "attributes": (attributes or {}).get(a, {}), "faults": f or [],
+             "last_changed": now, "last_updated": now, "last_seen": now} for a, k, s, f in rows])
+        return self.store.apply_batch(batch)
+
+    def alerts(self, specs: list[dict]) -> list[int]:
+        """Open alerts from partial specs (asset_id, severity, title, lat, lon, due_in_s...); return their ids."""
+        now = _now()
+        ids = list(self.store.reserve_alert_ids(len(specs)))
+        rows = []
+        for alert_id, spec in zip(ids, specs):
+            due_in = spec.pop("due_in_s", 7200)
+            rows.append({"id": alert_id, "rule": spec.pop("rule", "lamp_failure"), "domain": "lighting",
+                         "severity": "minor", "priority": "P2", "state": "open", "title": "Lamp failure",
+                         "opened_ts": now - 600_000, "last_ts": now, "due_ts": now + due_in * 1000,
+                         "parent_id": None, "count": 1, "flapping": False, "escalated": False,
+                         "commune_code": "21231", **spec})
+        self.store.apply_batch(BatchWrite(group_id="test", new_alerts=rows))
+        return ids
+
+    def heartbeat(self, topic: str = "live.lighting.telemetry", rate: float = 38.0) -> None:
+        """A processor batch that only refreshes stream health (the processor is alive, events flow)."""
+        now = _now()
+        self.store.apply_batch(BatchWrite(group_id="test", health=[
+            {"topic": topic, "events": 1000, "rate": rate, "lag": 3, "last_event_ts": now, "dead_letters": 2}]))
+
+
+@pytest.fixture()
+def store_kit(tmp_path):
+    """A fresh store for one test."""
+    return StoreKit(tmp_path)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A Dash app served by werkzeug in a background thread."""
+
+    def __init__(self, app) -> None:
+        from werkzeug.serving import make_server
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        self._server = make_server("127.0.0.1", self.port, app.server, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture()
+def serve(inventory):
+    """Start the room over a store kit: `with serve(kit, stale_after_s=...) as server:`."""
+    from dashboard.app import create_app
+
+    def start(kit: StoreKit, **options) -> LiveServer:
+        app = create_app(kit.settings, inventory=inventory, **options)
+        return LiveServer(app)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (skipped when Chromium is not installed)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+            "--autoplay-policy=no-user-gesture-required"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def page(browser):
+    """A fresh page at a large-screen size; console errors are collected in `page.errors`."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Folder of the screenshots (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,145 @@
+"""The operational store on SQLite and PostgreSQL: migrations, batch writes with offsets, reads, audit."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from streams.store import MIGRATIONS, BatchWrite, Migration, Store, migrate
+from streams.store.inventory import asset_rows, commune_rows
+from streams.store.migrations import applied_versions
+
+T = 1_750_000_000_000
+
+
+def state_row(asset_id, state="on", ts=T, kind="light"):
+    return {"asset_id": asset_id, "kind": kind, "state": state, "attributes": {"level": 70.0}, "faults": None,
+            "last_changed": ts, "last_updated": ts, "last_seen": ts}
+
+
+def alert_row(alert_id, rule="lamp_failure", asset="LP-000001", severity="minor", **extra):
+    row = {"id": alert_id, "rule": rule, "asset_id": asset, "domain": "lighting", "severity": severity,
+           "priority": "P3", "state": "open", "title": "Lamp failure", "opened_ts": T, "last_ts": T,
+           "due_ts": T + 72 * 3_600_000, "count": 1, "parent_id": None, "flapping": False, "escalated": False,
+           "lat": 47.32, "lon": 5.04, "commune_code": "21231", "details": {"value": "lampFailure"}}
+    row.update(extra)
+    return row
+
+
+def opening(alert_id, severity="minor"):
+    return {"alert_id": alert_id, "action": "open", "from_state": None, "to_state": "open", "severity": severity,
+            "ts": T, "actor": "system", "comment": None}
+
+
+def test_migrations_are_recorded_and_idempotent(store):
+    with store.engine.connect() as conn:
+        assert applied_versions(conn) == {m.version for m in MIGRATIONS}
+    assert migrate(store.engine) == []
+
+
+def test_a_later_migration_upgrades_an_existing_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = Store.from_url(url)
+    seen = []
+
+    def add_note(conn):
+        conn.exec_driver_sql("ALTER TABLE reports ADD COLUMN note TEXT")
+        seen.append(True)
+
+    upgraded = migrate(first.engine, (*MIGRATIONS, Migration(99, "add a note to reports", add_note)))
+    assert upgraded == [99] and seen == [True]
+    assert migrate(first.engine, (*MIGRATIONS, Migration(99, "add a note to reports", add_note))) == []
+
+
+def test_inventory_rows_round_trip(store, small_inventory):
+    assert store.upsert_assets(asset_rows(small_inventory.assets)) == len(small_inventory.assets)
+    store.upsert_communes(commune_rows(small_inventory.communes))
+    lamps = store.inventory("light")
+    assert len(lamps) == 80 and lamps[0]["cabinet_id"] == "CAB-0001" and lamps[0]["period_s"] == 900
+    assert lamps[0]["attributes"]["lamp_type"] == "LED"
+    assert store.communes()[0]["name"] == "Dijon"
+    assert store.count_assets() == len(small_inventory.assets)
+
+
+def test_batch_writes_state_alerts_energy_health_and_offsets_together(store):
+    batch = BatchWrite(
+        group_id="g", offsets={("live.lighting.telemetry", 0): 10, ("live.lighting.telemetry", 1): 7},
+        asset_rows=[state_row("LP-1"), state_row("LP-2", "fault")],
+        intervals=[{"asset_id": "LP-2", "start_ts": T, "end_ts": None, "state": "fault"}],
+        new_alerts=[alert_row(1, asset="LP-2")], transitions=[opening(1)],
+        energy=[{"cabinet_id": "CAB-1", "hour_ts": T, "kwh": 1.5, "lamp_kwh": 1.2, "readings": 3}],
+        health=[{"topic": "live.lighting.telemetry", "events": 17, "rate": 4.0, "lag": 3, "last_event_ts": T,
+                 "dead_letters": 1}],
+        reports=[{"report_id": "R-1", "category": "pothole", "source": "app", "status": "open", "lat": 47.3,
+                  "lon": 5.0, "description": "", "address": None, "external_id": None, "asset_ref": None,
+                  "requested_ts": T, "updated_ts": T, "alert_id": None, "fused": False}],
+    )
+    seq = store.apply_batch(batch)
+    assert seq == store.current_seq() >= 1
+    assert store.load_offsets("g") == {("live.lighting.telemetry", 0): 10, ("live.lighting.telemetry", 1): 7}
+    # The same cabinet-hour again adds up; offsets move on.
+    store.apply_batch(BatchWrite(group_id="g", offsets={("live.lighting.telemetry", 0): 20},
+                                 energy=[{"cabinet_id": "CAB-1", "hour_ts": T, "kwh": 0.5, "lamp_kwh": 0.3,
+                                          "readings": 1}]))
+    assert store.energy_totals() == pytest.approx({"kwh": 2.0, "lamp_kwh": 1.5})
+    assert store.load_offsets("g")[("live.lighting.telemetry", 0)] == 20
+    changes = store.changes_since(0)
+    assert {a["asset_id"] for a in changes.assets} == {"LP-1", "LP-2"}
+    assert [a["id"] for a in changes.alerts] == [1]
+    assert store.changes_since(changes.seq).assets == []
+    summary = store.status_summary()
+    assert summary["assets_with_state"] == 2 and summary["open_alerts_by_severity"]["minor"] == 1
+    assert (summary["events_processed"], summary["dead_letters"], summary["lag"]) == (17, 1, 3)
+    assert store.reports()[0]["report_id"] == "R-1"
+    assert store.state_intervals("LP-2")[0]["end_ts"] is None
+
+
+def test_a_failed_batch_leaves_nothing_behind(store):
+    store.apply_batch(BatchWrite(group_id="g", offsets={("t", 0): 5}, new_alerts=[alert_row(1)]))
+    bad = BatchWrite(group_id="g", offsets={("t", 0): 9}, asset_rows=[state_row("LP-9")],
+                     new_alerts=[alert_row(1)])  # duplicate key: the transaction fails
+    with pytest.raises(Exception):
+        store.apply_batch(bad)
+    assert store.load_offsets("g") == {("t", 0): 5}
+    assert store.asset_state("LP-9") is None
+
+
+def test_system_resolution_is_guarded_and_audited(store):
+    store.apply_batch(BatchWrite(group_id="g", new_alerts=[alert_row(1), alert_row(2, asset="LP-2")],
+                                 transitions=[opening(1), opening(2)]))
+    store.acknowledge(2, "alice")
+    store.resolve(2, "alice", "fixed")
+    resolutions = [{"id": i, "ts": T + 60_000, "actor": "system", "from_state": "open", "severity": "minor",
+                    "comment": "condition cleared"} for i in (1, 2)]
+    store.apply_batch(BatchWrite(group_id="g", resolutions=resolutions))
+    assert store.alert(1)["state"] == "resolved" and store.alert(1)["resolved_by"] == "system"
+    assert store.alert(2)["resolved_by"] == "alice"  # already resolved by a person: untouched
+    assert [t["action"] for t in store.alert_history(2)] == ["open", "acknowledge", "resolve"]
+    published = store.transitions_since(0)
+    assert [(t["alert_id"], t["to_state"]) for t in published][-1] == (1, "resolved")
+
+
+def test_audit_log_is_append_only(store):
+    store.record_audit("bob", "command.dim", "cabinet:CAB-1", {"level": 50})
+    assert store.audit(actor="bob")[0]["detail"] == {"level": 50}
+    with pytest.raises(Exception):
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE audit_log SET actor = 'mallory'"))
+    with pytest.raises(Exception):
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_log"))
+    assert store.audit(actor="bob")
+
+
+def test_alert_ids_are_reserved_in_blocks(store):
+    first = store.reserve_alert_ids(10)
+    second = store.reserve_alert_ids(10)
+    assert list(first) == list(range(1, 11)) and second.start == 11
+
+
+def test_one_engine_per_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    assert Store.from_url(url).engine is Store.from_url(url).engine
+    with Store.from_url(url).engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
