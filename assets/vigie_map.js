@@ -72,7 +72,7 @@ window.vigie = window.vigie || {};
         },
         weatherPoint: function (feature, latlng, context) {
             const v = valuesOf(feature, context);
-            const code = stateOf(feature, context);
+            const code = v.t === undefined ? 3 : stateOf(feature, context);  // no reading yet: say so
             const fmt = function (x) { return (x === undefined || x === null) ? "–" : (Math.round(x * 10) / 10).toFixed(1); };
             let html = "<div class='wx-air'>" + fmt(v.t) + "°</div>", lines = 0;
             if (v.r !== undefined) { const road = (context && context.hideout && context.hideout.road) || "road";

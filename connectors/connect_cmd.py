@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,8 +22,9 @@ import yaml
 from connectors.feed import Backoff, FeedHealth, FeedUnavailable, Rejected
 from streams.config import Settings
 from streams.kafka import BrokerUnavailable, EventProducer
+from streams.schemas import Event
 
-__all__ = ["DEFAULTS", "add_arguments", "run"]
+__all__ = ["DEFAULTS", "KafkaSink", "add_arguments", "run"]
 
 log = logging.getLogger("connectors.connect")
 
@@ -97,17 +99,109 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _producer(settings: Settings, stop: threading.Event, health: FeedHealth) -> EventProducer | None:
+class KafkaSink:
+    """Sends events through a producer opened on first use, reopened after a failure, never blocking a start.
+
+    While the broker is down every send raises BrokerUnavailable at once (a new connection is tried
+    only after a backoff delay), so each connector marks its feed unavailable instead of hanging.
+    """
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._producer: EventProducer | None = None
+        self._lock = threading.Lock()
+        self._backoff = Backoff(1.0, maximum=30.0)
+        self._retry_at = 0.0
+        self._last_error = ""
+
+    def _open(self) -> EventProducer:
+        if self._producer is not None:
+            return self._producer
+        if self._clock() < self._retry_at:
+            raise BrokerUnavailable(self._last_error or "Kafka broker unavailable")
+        try:
+            self._producer = EventProducer.connect(self._settings.kafka_bootstrap, self._settings.namespace)
+        except BrokerUnavailable as exc:
+            self._fail(str(exc))
+            raise
+        self._backoff.reset()
+        return self._producer
+
+    def _fail(self, reason: str) -> None:
+        self._last_error = reason
+        self._retry_at = self._clock() + self._backoff.next()
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=1)
+            except Exception:  # closing a producer whose broker is gone may raise anything
+                pass
+            self._producer = None
+
+    def send(self, event: Event) -> None:
+        """Queue one event on its topic; BrokerUnavailable while the broker is down."""
+        with self._lock:
+            producer = self._open()
+            try:
+                producer.send(event)
+            except BrokerUnavailable as exc:
+                self._fail(str(exc))
+                raise
+
+    def flush(self) -> None:
+        """Wait for the queued events; BrokerUnavailable if the broker does not take them."""
+        with self._lock:
+            if self._producer is None:
+                return
+            try:
+                self._producer.flush(timeout=10)
+            except BrokerUnavailable as exc:
+                self._fail(str(exc))
+                raise
+
+    def close(self) -> None:
+        """Flush and close the producer, if one is open."""
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close()
+                self._producer = None
+
+
+def _consume(settings: Settings, topic: str, handle: Callable[[Event], Any], stop: threading.Event,
+             health: FeedHealth) -> None:
+    """Hand every new valid event of a topic to `handle` until `stop`, reconnecting with backoff."""
+    from streams.kafka import make_consumer
+    from streams.schemas import InvalidEvent, Validator
+
+    validator = Validator(max_future_s=settings.max_future_s)
     backoff = Backoff(1.0, maximum=30.0)
+    consumer = None
     while not stop.is_set():
         try:
-            return EventProducer.connect(settings.kafka_bootstrap, settings.namespace)
-        except BrokerUnavailable as exc:
+            if consumer is None:
+                consumer = make_consumer(settings.kafka_bootstrap, [topic], auto_offset_reset="latest")
+            batches = consumer.poll(timeout_ms=500, max_records=500)
+            backoff.reset()
+        except Exception as exc:  # kafka-python raises many error types when the broker goes away
             health.failed(f"Kafka: {exc}")
-            delay = backoff.next()
-            log.warning("no Kafka broker at %s; next try in %.0f s", settings.kafka_bootstrap, delay)
-            stop.wait(delay)
-    return None
+            if consumer is not None:
+                consumer.close()
+                consumer = None
+            stop.wait(backoff.next())
+            continue
+        for records in batches.values():
+            for record in records:
+                try:
+                    event = validator.decode(record.value)
+                except InvalidEvent as exc:
+                    log.info("%s: event ignored: %s", topic, exc.reason)
+                    continue
+                try:
+                    handle(event)
+                except Exception:  # one bad event must not stop the loop
+                    log.exception("%s: error handling %s", topic, event.kind)
+    if consumer is not None:
+        consumer.close()
 
 
 def _install_stop(stop: threading.Event) -> None:
@@ -122,10 +216,7 @@ def _run_fiware(opts: dict, settings: Settings, stop: threading.Event) -> int:
     from connectors.register.registry import AssetRegistry
 
     registry = AssetRegistry.open(settings.data_dir)
-    health = FeedHealth("fiware")
-    producer = _producer(settings, stop, health)
-    if producer is None:
-        return 0
+    producer = KafkaSink(settings)
     connector = FiwareConnector(registry, producer.send, flush=producer.flush, stale_after_s=opts["stale_after"],
                                 max_future_s=settings.max_future_s)
     server = notification_server(connector, host=opts["host"], port=int(opts["port"])).start()
@@ -136,8 +227,12 @@ def _run_fiware(opts: dict, settings: Settings, stop: threading.Event) -> int:
             types = [t for t in str(opts["types"]).split(",") if t]
             client = NgsiV2Client(opts["poll"], types=types, service=opts.get("service"),
                                   service_path=opts.get("service_path"))
-            _poll_loop(lambda: connector.handle_entities(client.fetch_all()), connector.health_status,
-                       float(opts["interval"]), stop)
+
+            def poll() -> None:
+                connector.handle_entities(client.fetch_changed())
+                client.commit()
+
+            _poll_loop(poll, connector.health_status, float(opts["interval"]), stop)
         else:
             stop.wait()
     finally:
@@ -161,8 +256,7 @@ def _poll_loop(poll: Callable[[], Any], health: FeedHealth, interval: float, sto
 def _run_open311(opts: dict, settings: Settings, stop: threading.Event) -> int:
     from connectors.open311.client import Open311Client
     from connectors.open311.run import Open311Connector
-    from streams.kafka import make_consumer
-    from streams.schemas import AlertTransition, InvalidEvent, Validator
+    from connectors.register.registry import AssetRegistry
     from streams.topics import topic_name
 
     if not opts.get("url"):
@@ -170,36 +264,16 @@ def _run_open311(opts: dict, settings: Settings, stop: threading.Event) -> int:
     client = Open311Client(opts["url"], jurisdiction_id=opts.get("jurisdiction"), page_size=int(opts["page_size"]),
                            retries=int(opts["retries"]), status_url=opts.get("status_url"),
                            api_key=opts.get("api_key"))
-    health = FeedHealth("open311")
-    producer = _producer(settings, stop, health)
-    if producer is None:
-        return 0
+    producer = KafkaSink(settings)
+    registry = AssetRegistry.open(settings.data_dir)
     connector = Open311Connector(client, producer.send, flush=producer.flush,
                                  state_path=settings.data_dir / "open311_state.json",
-                                 lookback_s=float(opts["lookback"]), max_future_s=settings.max_future_s)
-    watcher = None
+                                 lookback_s=float(opts["lookback"]), max_future_s=settings.max_future_s,
+                                 inside=registry.inside)
     if opts.get("status_url") and not opts.get("once"):
-        def watch() -> None:
-            validator = Validator(max_future_s=settings.max_future_s)
-            try:
-                consumer = make_consumer(settings.kafka_bootstrap, [topic_name(settings.namespace, "alerts", "events")],
-                                         auto_offset_reset="latest")
-            except BrokerUnavailable as exc:
-                connector.health_status.failed(f"Kafka: {exc}")
-                return
-            while not stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        try:
-                            event = validator.decode(record.value)
-                        except InvalidEvent:
-                            continue
-                        if isinstance(event, AlertTransition):
-                            connector.on_alert(event)
-            consumer.close()
-
-        watcher = threading.Thread(target=watch, name="open311-alerts", daemon=True)
-        watcher.start()
+        topic = topic_name(settings.namespace, "alerts", "events")
+        threading.Thread(target=_consume, args=(settings, topic, connector.on_alert, stop, connector.health_status),
+                         name="open311-alerts", daemon=True).start()
     try:
         return connector.run(interval_s=float(opts["interval"]), stop=stop, once=bool(opts.get("once")))
     finally:
@@ -208,43 +282,26 @@ def _run_open311(opts: dict, settings: Settings, stop: threading.Event) -> int:
 
 
 def _run_talq(opts: dict, settings: Settings, stop: threading.Event) -> int:
-    from connectors.feed import JsonServer
     from connectors.register.registry import AssetRegistry
     from connectors.talq.client import TalqClient
     from connectors.talq.run import TalqConnector
-    from streams.kafka import make_consumer
+    from connectors.talq.server import READINGS_PATH, readings_server
     from streams.topics import topic_name
 
     if not opts.get("url"):
         raise Rejected("talq needs --url (the TALQ endpoint commands are posted to)")
     registry = AssetRegistry.open(settings.data_dir)
-    health = FeedHealth("talq")
-    producer = _producer(settings, stop, health)
-    if producer is None:
-        return 0
+    producer = KafkaSink(settings)
     connector = TalqConnector(TalqClient(opts["url"], retries=int(opts["retries"])), producer.send,
                               flush=producer.flush, registry=registry, max_future_s=settings.max_future_s)
     server = None
     if opts.get("port") is not None:
-        server = JsonServer({"/talq/readings": lambda body, headers: (200, connector.handle_body(body))},
-                            connector.health, host=opts["host"], port=int(opts["port"])).start()
-        log.info("talq: readings at %s/talq/readings, health at /health", server.url)
-    consumer = None
-    backoff = Backoff(1.0, maximum=30.0)
-    while consumer is None and not stop.is_set():
-        try:
-            consumer = make_consumer(settings.kafka_bootstrap,
-                                     [topic_name(settings.namespace, "commands", "requests")],
-                                     auto_offset_reset="latest")
-        except BrokerUnavailable as exc:
-            connector.health_status.failed(f"Kafka: {exc}")
-            stop.wait(backoff.next())
+        server = readings_server(connector, host=opts["host"], port=int(opts["port"])).start()
+        log.info("talq: readings at %s%s, health at /health", server.url, READINGS_PATH)
     try:
-        if consumer is not None:
-            connector.run_commands(consumer, stop=stop)
+        _consume(settings, topic_name(settings.namespace, "commands", "requests"), connector.on_event, stop,
+                 connector.health_status)
     finally:
-        if consumer is not None:
-            consumer.close()
         if server is not None:
             server.stop()
         producer.close()
@@ -269,7 +326,7 @@ def _run_register(opts: dict, settings: Settings, stop: threading.Event) -> int:
     return 0 if report.accepted or not report.rejected else 1
 
 
-RUNNERS = {"fiware": _run_fiware, "open311": _run_open311, "talq": _run_talq, "register": _run_register}
+_RUNNERS = {"fiware": _run_fiware, "open311": _run_open311, "talq": _run_talq, "register": _run_register}
 
 
 def run(args: argparse.Namespace, settings: Settings, stop: threading.Event | None = None) -> int:
@@ -278,7 +335,7 @@ def run(args: argparse.Namespace, settings: Settings, stop: threading.Event | No
     _install_stop(stop)
     try:
         opts = _options(args)
-        return RUNNERS[args.connector](opts, settings, stop)
+        return _RUNNERS[args.connector](opts, settings, stop)
     except Rejected as exc:
         print(f"vigie connect {args.connector}: {exc.reason}", file=sys.stderr)
         return 2

@@ -24,13 +24,15 @@ import msgspec
 from streams.schemas import Event
 
 __all__ = [
+    "INCIDENT_KEYWORDS",
+    "MAX_BODY_BYTES",
     "Backoff",
     "EdgeFilter",
     "FeedHealth",
     "FeedUnavailable",
     "JsonServer",
     "Rejected",
-    "INCIDENT_KEYWORDS",
+    "Route",
     "classify_incident",
     "iso_utc",
     "loads_lenient",
@@ -61,8 +63,10 @@ class Rejected(ValueError):
 class FeedHealth:
     """The health of one connector's feed: up, degraded (failing, retrying) or down, with counters."""
 
-    def __init__(self, name: str, *, down_after: int = 3, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, name: str, *, down_after: int = 3, clock: Callable[[], float] = time.time,
+                 on_change: Callable[[dict], None] | None = None) -> None:
         self.name = name
+        self.on_change = on_change
         self.down_after = down_after
         self._clock = clock
         self._lock = threading.Lock()
@@ -75,11 +79,17 @@ class FeedHealth:
         self.last_error: str | None = None
         self.last_rejection: str | None = None
 
-    def _set(self, state: str, reason: str) -> None:
-        if state != self.state:
+    def _set(self, state: str, reason: str) -> bool:
+        changed = state != self.state
+        if changed:
             level = logging.INFO if state == "up" else logging.WARNING
             log.log(level, "feed=%s state=%s reason=%s", self.name, state, reason or "-")
         self.state, self.reason = state, reason
+        return changed
+
+    def _notify(self, changed: bool) -> None:
+        if changed and self.on_change is not None:
+            self.on_change(self.snapshot())
 
     def ok(self, events: int = 0) -> None:
         """Record a successful exchange with the source (and the events it produced)."""
@@ -87,14 +97,16 @@ class FeedHealth:
             self.failures = 0
             self.events += events
             self.last_ok = self._clock()
-            self._set("up", "")
+            changed = self._set("up", "")
+        self._notify(changed)
 
     def failed(self, reason: str) -> None:
         """Record a failed exchange; the feed is down after `down_after` failures in a row."""
         with self._lock:
             self.failures += 1
             self.last_error = reason
-            self._set("down" if self.failures >= self.down_after else "degraded", reason)
+            changed = self._set("down" if self.failures >= self.down_after else "degraded", reason)
+        self._notify(changed)
 
     def reject(self, reason: str, count: int = 1) -> None:
         """Record payloads or entities rejected (the feed itself stays up)."""
@@ -145,20 +157,39 @@ class Backoff:
 
 
 class EdgeFilter:
-    """Lets a fault event through only when its state changes for that asset (first sightings pass)."""
+    """Lets a fault event through only when its state changes for that asset (first sightings pass).
+
+    `fresh` keeps the events worth sending; `remember` records them once they are delivered, so a
+    fault lost with a broker outage is sent again at the next reading.
+    """
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
 
-    def changed(self, asset_id: str, fault: str, active: bool) -> bool:
-        """True when (asset, fault) was never seen or was in the other state."""
-        key = (asset_id, fault)
+    def fresh(self, events: list) -> list:
+        """The events to send: faults whose state differs from the last delivered one, and all others."""
+        out, batch = [], {}
         with self._lock:
-            if self._last.get(key) is active:
-                return False
-            self._last[key] = active
-            return True
+            for event in events:
+                fault = getattr(event, "fault", None)
+                if fault is None:
+                    out.append(event)
+                    continue
+                key = (event.asset_id, fault)
+                if batch.get(key, self._last.get(key)) is event.active:
+                    continue
+                batch[key] = event.active
+                out.append(event)
+        return out
+
+    def remember(self, events: list) -> None:
+        """Record the fault states of delivered events."""
+        with self._lock:
+            for event in events:
+                fault = getattr(event, "fault", None)
+                if fault is not None:
+                    self._last[(event.asset_id, fault)] = event.active
 
 
 def safe_asset_id(raw: Any) -> str:
@@ -314,14 +345,16 @@ def _handler(routes: dict[str, Route], health: Callable[[], dict]) -> type[BaseH
 
 # Keyword (lower case, accents kept) -> incident category; the first match in this order wins.
 INCIDENT_KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("trafficlight", "traffic_light_fault"), ("traffic light", "traffic_light_fault"), ("traffic signal", "traffic_light_fault"),
-    ("feu tricolore", "traffic_light_fault"), ("feux", "traffic_light_fault"), ("signalisation lumineuse", "traffic_light_fault"),
+    ("trafficlight", "traffic_light_fault"), ("traffic light", "traffic_light_fault"),
+    ("traffic signal", "traffic_light_fault"), ("feu tricolore", "traffic_light_fault"),
+    ("feux", "traffic_light_fault"), ("signalisation lumineuse", "traffic_light_fault"),
     ("streetlight", "street_light_out"), ("street light", "street_light_out"), ("lampadaire", "street_light_out"),
     ("éclairage", "street_light_out"), ("eclairage", "street_light_out"), ("lighting", "street_light_out"),
     ("pothole", "pothole"), ("nid de poule", "pothole"), ("nid-de-poule", "pothole"), ("chaussée", "pothole"),
     ("sidewalk", "pothole"), ("trottoir", "pothole"), ("road damage", "pothole"),
     ("dumping", "illegal_dumping"), ("dépôt sauvage", "illegal_dumping"), ("depot sauvage", "illegal_dumping"),
-    ("encombrant", "illegal_dumping"), ("déchet", "illegal_dumping"), ("trash", "illegal_dumping"), ("waste", "illegal_dumping"),
+    ("encombrant", "illegal_dumping"), ("déchet", "illegal_dumping"), ("trash", "illegal_dumping"),
+    ("waste", "illegal_dumping"),
     ("graffiti", "graffiti"),
     ("panneau", "damaged_sign"), ("sign", "damaged_sign"),
     ("tree", "fallen_tree"), ("arbre", "fallen_tree"),

@@ -39,7 +39,7 @@ STATE_UNKNOWN = 3
 
 _FAULT_WORDS = ("fault", "defective", "failure", "broken", "columnissue", "supplyloss", "offline", "tamper",
                 "videoloss", "dark", "failed", "error", "down", "conflict")
-_WARNING_WORDS = ("warning", "degraded", "flashing", "manual", "dimming")
+_WARNING_WORDS = ("warning", "degraded", "flashing", "manual", "dimming", "alert")
 _UNKNOWN_WORDS = ("unknown", "stale", "unavailable", "silent", "commloss", "lost", "nodata")
 _NOMINAL = ("ok", "on", "off", "low", "online", "normal", "bootingup", "nominal", "automatic")
 _WARNING_RULES = ("lamp_dimming_failure",)
@@ -142,6 +142,7 @@ class DataSource:
         self._store: Store | None = None
         self._lock = threading.Lock()
         self._failed_at = 0.0
+        self._kpis: tuple[float, list[Kpi]] | None = None
 
     @classmethod
     def from_settings(cls, settings, namespace: str | None = None) -> "DataSource":
@@ -351,20 +352,46 @@ class DataSource:
                 counts[r["severity"]] = int(r["n"])
         return counts
 
-    def kpi_headline(self) -> list[Kpi]:
-        """Headline contract KPIs against their targets; a value stays None until the store can give it."""
-        on_time = None
-        al = s.alerts
-        day_ago = int(time.time() * 1000) - 30 * 86400 * 1000
-        rows = self._rows(sa.select(sa.func.count().label("n"),
-                                    sa.func.sum(sa.case((al.c.resolved_ts <= al.c.due_ts, 1), else_=0)).label("ok"))
-                          .where(al.c.resolved_ts.is_not(None), al.c.due_ts.is_not(None),
-                                 al.c.resolved_ts >= day_ago, al.c.parent_id.is_(None)))
-        if rows and rows[0]["n"]:
-            on_time = 100.0 * float(rows[0]["ok"] or 0) / float(rows[0]["n"])
-        return [
-            Kpi("energy_saving", None, 65.0),
-            Kpi("it_availability", None, 99.0),
-            Kpi("on_time", on_time, 95.0),
-        ]
+    def kpi_headline(self, inventory_assets=None) -> list[Kpi]:
+        """Headline contract KPIs of the current month against their targets (computed at most once a minute).
 
+        The figures come from the KPI engine (`streams.kpi`) over the store; a value stays None
+        (shown as '—') while the engine has no data for it or cannot run.
+        """
+        now = time.monotonic()
+        if self._kpis is not None and now - self._kpis[0] < _KPI_TTL_S:
+            return self._kpis[1]
+        results: dict = {}
+        store = self.store()
+        if store is not None and inventory_assets is not None:
+            try:
+                results = _compute_kpis(store, inventory_assets)
+            except Exception as exc:  # the KPI engine must never take the room down with it
+                log.warning("KPI headline unavailable: %s", exc)
+        kpis = []
+        for key, default_target in _HEADLINE:
+            r = results.get(key)
+            target = r.target if r is not None and r.target is not None else default_target
+            kpis.append(Kpi(key, None if r is None else r.value, float(target)))
+        self._kpis = (now, kpis)
+        return kpis
+
+
+_HEADLINE = (("energy_saving", 65.0), ("it_availability", 99.0), ("interventions_on_time", 95.0))
+_KPI_TTL_S = 60.0
+
+
+def _compute_kpis(store: Store, inventory_assets) -> dict:
+    """The KPI engine's results of the current month by key."""
+    import pandas as pd
+
+    from streams.contract import DEFAULT_CONTRACT, load_contract
+    from streams.kpi import compute_kpis
+    from streams.kpi_periods import period
+    from streams.kpi_store import read_frames
+
+    contract = load_contract(DEFAULT_CONTRACT)
+    as_of = pd.Timestamp.now(tz="UTC")
+    p = period(contract, "month", as_of.tz_convert(contract.timezone).date())
+    frames = read_frames(store, contract, inventory_assets, as_of=as_of, since=p.start)
+    return {r.key: r for r in compute_kpis(frames, contract, p)}

@@ -178,6 +178,7 @@ class GeoCatalog:
         """Add the `/geo/<layer>.geojson` route to the Flask server."""
 
         def serve(name: str):
+            """One layer's GeoJSON, gzipped when the browser accepts it, 304 when it already has it."""
             try:
                 blob = self.blob(name)
             except KeyError:

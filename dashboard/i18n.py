@@ -21,7 +21,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "header.target": ("cible", "target"),
     "kpi.energy_saving": ("Économie d'énergie", "Energy saving"),
     "kpi.it_availability": ("Disponibilité SI", "IT availability"),
-    "kpi.on_time": ("Interventions dans les délais", "Interventions on time"),
+    "kpi.interventions_on_time": ("Interventions dans les délais", "Interventions on time"),
     "kpi.none": ("—", "—"),
     "stale.title": ("DONNÉES FIGÉES", "STALE DATA"),
     "stale.body": ("aucun événement depuis {age}: le processeur ou le courtier est arrêté, la carte ne reflète plus la ville",

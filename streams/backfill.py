@@ -216,7 +216,7 @@ def _faults(rng, assets, contract, start_ms, end_ms, storms) -> tuple[list[pd.Da
         delay_ms = contract.interventions.delays_h[spec.priority] * HOUR_MS
         safe = opened + (_repair_factor(rng, opened, storms) * delay_ms).astype(np.int64)
         keep = safe < end_ms
-        pick, began, opened, safe = pick[keep.tolist()], began[keep], opened[keep], safe[keep]
+        pick, began, opened, safe = pick.iloc[np.flatnonzero(keep)], began[keep], opened[keep], safe[keep]
         intervals.append(pd.DataFrame({"asset_id": pick["asset_id"].to_numpy(), "state": spec.state,
                                        "start_ts": began, "end_ts": safe}))
         alerts.append(pd.DataFrame({

@@ -180,7 +180,7 @@ def synthetic_stream(inventory, *, start_ms: int, duration_s: float, seed: int =
 
 
 def to_records(events, replicas: int = 1) -> list[tuple[str, bytes, bytes]]:
-    """(topic suffix, key, value) of events; with replicas > 1, each asset is copied as `<id>~<k>` (10x assets)."""
+    """(topic suffix, key, value) of events; with replicas > 1, each asset is copied as `<id>.<k>` (10x assets)."""
     from .topics import event_topic
 
     records = []
@@ -190,9 +190,9 @@ def to_records(events, replicas: int = 1) -> list[tuple[str, bytes, bytes]]:
             records.append((feed, event.asset_id.encode(), encode(event)))
             continue
         for k in range(replicas):
-            changes = {"asset_id": f"{event.asset_id}~{k}"}
+            changes = {"asset_id": f"{event.asset_id}.{k}"}
             if getattr(event, "cabinet_id", None):
-                changes["cabinet_id"] = f"{event.cabinet_id}~{k}"
+                changes["cabinet_id"] = f"{event.cabinet_id}.{k}"
             copy = _replace(event, changes)
             records.append((feed, copy.asset_id.encode(), encode(copy)))
     return records

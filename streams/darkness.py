@@ -36,7 +36,7 @@ def sun_times(days: pd.DatetimeIndex, lat: float, lon: float) -> tuple[np.ndarra
     """Sunrise and sunset (epoch seconds) of each UTC day in `days` (tz-aware UTC midnights)."""
     rises, sets = np.empty(len(days)), np.empty(len(days))
     years = days.year.to_numpy()
-    doy = days.dayofyear.to_numpy() - 1
+    doy = days.day_of_year.to_numpy() - 1
     for year in np.unique(years):
         r, s = _sun_table(float(lat), float(lon), int(year))
         mask = years == year

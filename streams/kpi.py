@@ -8,6 +8,7 @@ the contract) and summed over the period.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -17,10 +18,11 @@ import pandas as pd
 from streams.contract import Contract
 from streams.darkness import dark_hours
 from streams.kpi_formulas import (
-    availability,
+    availability_in,
     backlog,
     energy_by_month,
     energy_saving,
+    family_intervals,
     forecast_ratios,
     intervention_compliance,
     it_availability,
@@ -42,6 +44,7 @@ __all__ = [
     "lighting_table",
 ]
 
+_PREPARED: "weakref.WeakKeyDictionary[KpiFrames, dict]" = weakref.WeakKeyDictionary()
 FORECAST_METHOD = ("seasonal naive on the consumed/baseline ratio: same month a year earlier plus the "
                    "year-over-year change of the last three complete months (first year ahead only)")
 FRAME_COLUMNS = {
@@ -212,9 +215,14 @@ def _first_energy(frames: KpiFrames) -> pd.Timestamp | None:
 
 
 def _family(frames: KpiFrames, contract: Contract, fam, start, end):
-    return availability(frames.states, frames.assets, frames.outages, kinds=fam.kinds, feeds=fam.feeds,
-                        fault_states=contract.states.fault, maintenance_states=contract.states.maintenance,
-                        start=start, end=end)
+    """Availability of a family over a window; the family's intervals are merged once per frames (memoised)."""
+    cache = _PREPARED.setdefault(frames, {})
+    key = (fam.kinds, contract.states)
+    if key not in cache:
+        cache[key] = family_intervals(frames.states, frames.assets, kinds=fam.kinds,
+                                      fault_states=contract.states.fault,
+                                      maintenance_states=contract.states.maintenance)
+    return availability_in(cache[key], frames.outages, feeds=fam.feeds, start=start, end=end)
 
 
 def energy_forecast(frames: KpiFrames, contract: Contract, dark: pd.Series) -> dict:

@@ -25,10 +25,13 @@ __all__ = [
     "ComplianceFigures",
     "EnergyFigures",
     "STATUSES",
+    "FamilyIntervals",
     "availability",
+    "availability_in",
     "backlog",
     "energy_by_month",
     "energy_saving",
+    "family_intervals",
     "forecast_ratios",
     "intervention_compliance",
     "it_availability",
@@ -286,9 +289,8 @@ def _union_per_asset(rows: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _class_rows(states: pd.DataFrame, fam: pd.DataFrame, fault_states, maintenance_states,
-                lo: float, hi: float) -> pd.DataFrame:
-    """Fault and maintenance intervals of the family's assets, their parents' passed down to them, clipped."""
+def _class_rows(states: pd.DataFrame, fam: pd.DataFrame, fault_states, maintenance_states) -> pd.DataFrame:
+    """Fault and maintenance intervals (epoch s) of the family's assets, their parents' passed down to them."""
     fault_states, maintenance_states = set(fault_states), set(maintenance_states)
     cls = states[states["state"].isin(fault_states | maintenance_states)]
     own = cls.merge(fam[["asset_id"]], on="asset_id")
@@ -296,11 +298,70 @@ def _class_rows(states: pd.DataFrame, fam: pd.DataFrame, fault_states, maintenan
     inherited = cls.rename(columns={"asset_id": "parent_id"}).merge(children, on="parent_id")
     rows = pd.concat([own[["asset_id", "state", "start", "end"]], inherited[["asset_id", "state", "start", "end"]]],
                      ignore_index=True)
-    s = np.clip(to_seconds(rows["start"]), lo, hi)
-    e = np.clip(np.nan_to_num(to_seconds(rows["end"]), nan=hi), lo, hi)
     out = pd.DataFrame({"asset_id": rows["asset_id"].astype(str).to_numpy(),
-                        "cls": np.where(rows["state"].isin(fault_states), "fault", "maintenance"), "s": s, "e": e})
+                        "cls": np.where(rows["state"].isin(fault_states), "fault", "maintenance"),
+                        "s": to_seconds(rows["start"]), "e": np.nan_to_num(to_seconds(rows["end"]), nan=np.inf)})
     return out[out["e"] > out["s"]]
+
+
+@dataclass(frozen=True, eq=False)
+class FamilyIntervals:
+    """A family's devices and their merged fault and maintenance intervals, ready to measure any window."""
+
+    units: pd.Series
+    fault: pd.DataFrame
+    maintenance: pd.DataFrame
+    both: pd.DataFrame
+
+
+def family_intervals(states: pd.DataFrame, assets: pd.DataFrame, *, kinds: Iterable[str],
+                     fault_states: Iterable[str], maintenance_states: Iterable[str]) -> FamilyIntervals:
+    """Prepare a family once (merging its intervals per device) to measure many windows with `availability_in`."""
+    fam = assets[assets["kind"].isin(list(kinds))]
+    merged = _union_per_asset(_class_rows(states, fam, fault_states, maintenance_states))
+    if merged.empty:
+        merged = pd.DataFrame({"asset_id": pd.Series(dtype=str), "cls": pd.Series(dtype=str),
+                               "s": pd.Series(dtype=float), "e": pd.Series(dtype=float)})
+    commune = fam.set_index("asset_id")["commune_code"]
+    merged["commune"] = merged["asset_id"].map(commune).to_numpy()
+    faults, maint = merged[merged["cls"] == "fault"], merged[merged["cls"] == "maintenance"]
+    both = faults.merge(maint[["asset_id", "s", "e"]], on="asset_id", suffixes=("_f", "_m"))
+    both = pd.DataFrame({"commune": both["commune"].to_numpy(),
+                         "s": np.maximum(both["s_f"].to_numpy(dtype=float), both["s_m"].to_numpy(dtype=float)),
+                         "e": np.minimum(both["e_f"].to_numpy(dtype=float), both["e_m"].to_numpy(dtype=float))})
+    return FamilyIntervals(units=fam.groupby("commune_code").size().astype(float),
+                           fault=faults, maintenance=maint, both=both[both["e"] > both["s"]])
+
+
+def _measure(rows: pd.DataFrame, lo: float, hi: float, os_: np.ndarray, oe: np.ndarray) -> pd.Series:
+    """Seconds of each commune's intervals inside [lo, hi) and outside the outages."""
+    s = np.clip(rows["s"].to_numpy(dtype=float), lo, hi)
+    e = np.clip(rows["e"].to_numpy(dtype=float), lo, hi)
+    dur = (e - s) - (_covered(e, os_, oe) - _covered(s, os_, oe))
+    return pd.Series(dur).groupby(rows["commune"].to_numpy()).sum()
+
+
+def availability_in(prepared: FamilyIntervals, outages: pd.DataFrame, *, feeds: Iterable[str],
+                    start: pd.Timestamp, end: pd.Timestamp) -> AvailabilityFigures:
+    """Availability of a prepared family over [start, end) (see `availability`)."""
+    lo, hi = _sec(start), _sec(end)
+    os_, oe = _outage_union(outages, feeds, lo, hi)
+    outage_s = float((oe - os_).sum())
+    units = prepared.units
+    fault_c = (_measure(prepared.fault, lo, hi, os_, oe)
+               .sub(_measure(prepared.both, lo, hi, os_, oe), fill_value=0.0)).reindex(units.index, fill_value=0.0)
+    maint_c = _measure(prepared.maintenance, lo, hi, os_, oe).reindex(units.index, fill_value=0.0)
+    account = units * ((hi - lo) - outage_s) - maint_c
+    by_commune = {str(c): 100.0 * (1.0 - fault_c[c] / a_) for c, a_ in account.items() if a_ > 0}
+    total_account, total_fault = float(account.sum()), float(fault_c.sum())
+    return AvailabilityFigures(
+        pct=None if total_account <= 0 else 100.0 * (1.0 - total_fault / total_account),
+        by_commune=by_commune,
+        accountable_h=total_account / 3600.0,
+        fault_h=total_fault / 3600.0,
+        maintenance_h=float(maint_c.sum()) / 3600.0,
+        feed_outage_h=outage_s / 3600.0,
+    )
 
 
 def availability(states: pd.DataFrame, assets: pd.DataFrame, outages: pd.DataFrame, *, kinds: Iterable[str],
@@ -313,39 +374,9 @@ def availability(states: pd.DataFrame, assets: pd.DataFrame, outages: pd.DataFra
     not observed: that counts against IT availability) minus planned maintenance; fault time
     during maintenance or a feed outage is not counted.
     """
-    lo, hi = _sec(start), _sec(end)
-    fam = assets[assets["kind"].isin(list(kinds))]
-    os_, oe = _outage_union(outages, feeds, lo, hi)
-    outage_s = float((oe - os_).sum())
-    observed = (hi - lo) - outage_s
-    merged = _union_per_asset(_class_rows(states, fam, fault_states, maintenance_states, lo, hi))
-    if merged.empty:
-        merged = pd.DataFrame({"asset_id": pd.Series(dtype=str), "cls": pd.Series(dtype=str),
-                               "s": pd.Series(dtype=float), "e": pd.Series(dtype=float)})
-    s, e = merged["s"].to_numpy(dtype=float), merged["e"].to_numpy(dtype=float)
-    merged["dur"] = (e - s) - (_covered(e, os_, oe) - _covered(s, os_, oe))
-    faults, maint = merged[merged["cls"] == "fault"], merged[merged["cls"] == "maintenance"]
-    both = faults.merge(maint, on="asset_id", suffixes=("_f", "_m"))
-    a = np.maximum(both["s_f"].to_numpy(dtype=float), both["s_m"].to_numpy(dtype=float))
-    b = np.maximum(np.minimum(both["e_f"].to_numpy(dtype=float), both["e_m"].to_numpy(dtype=float)), a)
-    overlap = pd.Series((b - a) - (_covered(b, os_, oe) - _covered(a, os_, oe)), index=both.index)
-    commune = fam.set_index("asset_id")["commune_code"]
-    fault_c = (faults.groupby(faults["asset_id"].map(commune))["dur"].sum()
-               .sub(overlap.groupby(both["asset_id"].map(commune)).sum(), fill_value=0.0))
-    maint_c = maint.groupby(maint["asset_id"].map(commune))["dur"].sum()
-    units = fam.groupby("commune_code").size().astype(float)
-    account = units * observed - maint_c.reindex(units.index, fill_value=0.0)
-    fault_c = fault_c.reindex(units.index, fill_value=0.0)
-    by_commune = {str(c): 100.0 * (1.0 - fault_c[c] / a_) for c, a_ in account.items() if a_ > 0}
-    total_account, total_fault = float(account.sum()), float(fault_c.sum())
-    return AvailabilityFigures(
-        pct=None if total_account <= 0 else 100.0 * (1.0 - total_fault / total_account),
-        by_commune=by_commune,
-        accountable_h=total_account / 3600.0,
-        fault_h=total_fault / 3600.0,
-        maintenance_h=float(maint_c.sum()) / 3600.0,
-        feed_outage_h=outage_s / 3600.0,
-    )
+    prepared = family_intervals(states, assets, kinds=kinds, fault_states=fault_states,
+                                maintenance_states=maintenance_states)
+    return availability_in(prepared, outages, feeds=feeds, start=start, end=end)
 
 
 def it_availability(outages: pd.DataFrame, feeds: Iterable[str], start: pd.Timestamp,

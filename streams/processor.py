@@ -12,7 +12,9 @@ any point neither loses nor double-counts an event. Alert transitions are publis
 from __future__ import annotations
 
 import base64
+import bisect
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +37,16 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5000
 _MERGE_EVERY_S = 1.0
 _IDLE_TICK_S = 5.0
+_MAX_BUFFER = 200_000
 _KINDS_OF_FEED = {spec.suffix: set(spec.events) for spec in CATALOG}
 
 
-def _event_ts(item: tuple) -> int:
-    return item[0].ts
+def _buffer_key(item: tuple) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _buffer_ts(item: tuple) -> int:
+    return item[0]
 
 
 def group_id_for(namespace: str) -> str:
@@ -108,6 +115,8 @@ class Processor:
         self.assigned: set[TopicPartition] = set()
         self._unverified: set[TopicPartition] = set()
         self._partition_ts: dict[tuple[str, int], int] = {}
+        self._buffer: list[tuple] = []
+        self._order = 0
         self.positions: dict[tuple[str, int], int] = {}
         self.health: dict[str, _TopicHealth] = {t: _TopicHealth() for t in self.topics}
         self.stats = RunStats()
@@ -166,8 +175,11 @@ class Processor:
 
     def connect(self) -> None:
         """Open the consumer (subscribed, seeking to the store's offsets on assignment) and the producer."""
+        # Small fetches per partition keep partitions advancing together through a backlog, so the
+        # event-time horizon (and with it the commits) moves on steadily.
+        overrides = {"max_partition_fetch_bytes": 256 * 1024, **self._consumer_overrides}
         self._consumer = make_consumer(self.settings.kafka_bootstrap, group_id=self.group_id,
-                                       max_poll_records=self.batch_size, **self._consumer_overrides)
+                                       max_poll_records=self.batch_size, **overrides)
         self._consumer.subscribe(self.topics, listener=_Seeker(self))
         self._producer = EventProducer(make_producer(self.settings.kafka_bootstrap), self.namespace)
 
@@ -192,22 +204,29 @@ class Processor:
         log.info("assigned %d partitions of %s", len(partitions), self.namespace)
 
     def _verify_assigned(self, polled: dict) -> dict:
-        """Reset partitions whose stored offset lies outside the broker's log (restarted in-memory broker)."""
-        pending = [tp for tp in self._unverified if tp in self.assigned]
-        self._unverified.clear()
-        if not pending:
-            return polled
+        """Reset partitions whose stored offset lies beyond the broker's log (a restarted in-memory broker).
+
+        The log end is the high watermark of a fetch response: the embedded broker answers
+        ListOffsets(latest) with the base offset of its last batch, not the end of the log.
+        """
         consumer = self._consumer
-        begin = consumer.beginning_offsets(pending)
-        end = consumer.end_offsets(pending)
-        for tp in pending:
-            offset = self.positions.get((tp.topic, tp.partition))
-            first, last = begin.get(tp, 0), end.get(tp, 0)
-            if offset is not None and not first <= offset <= last:
-                log.warning("stored offset %d of %s[%d] is outside the log [%d, %d] (broker restarted or log "
-                            "truncated): reading it from the beginning", offset, tp.topic, tp.partition, first, last)
+        for tp in list(self._unverified):
+            if tp not in self.assigned:
+                self._unverified.discard(tp)
+                continue
+            high = consumer.highwater(tp)
+            if high is None:
+                continue  # no fetch answered yet for this partition
+            self._unverified.discard(tp)
+            key = (tp.topic, tp.partition)
+            offset = self.positions.get(key)
+            if offset is not None and offset > high:
+                first = consumer.beginning_offsets([tp]).get(tp, 0)
+                log.warning("stored offset %d of %s[%d] is beyond the end of the log (%d): the broker lost "
+                            "its log (restarted); reading the partition from the beginning (%d)",
+                            offset, tp.topic, tp.partition, high, first)
                 consumer.seek(tp, first)
-                self.positions[(tp.topic, tp.partition)] = first
+                self.positions[key] = first
                 polled = {k: v for k, v in polled.items() if k != tp}
         return polled
 
@@ -232,7 +251,7 @@ class Processor:
                         self.stats.first_batch_s = time.monotonic() - started
                     self.process(records)
                     continue
-                if once and self._caught_up():
+                if once and not self._buffer and self._caught_up():
                     break
                 self._idle()
         finally:
@@ -240,12 +259,18 @@ class Processor:
         return self.stats
 
     def _caught_up(self) -> bool:
-        if not self.assigned:
+        if not self.assigned or self._unverified:
             return False
-        end = self._consumer.end_offsets(list(self.assigned))
-        return all(self._consumer.position(tp) >= end.get(tp, 0) for tp in self.assigned)
+        for tp in self.assigned:
+            high = self._consumer.highwater(tp)
+            if high is None or self._consumer.position(tp) < high:
+                return False
+        return True
 
     def _idle(self) -> None:
+        if self._buffer:
+            self._drain_buffer()
+            return
         engine = self.engine
         idle = time.monotonic() - self._last_event_wall
         if engine.watermark and idle >= _IDLE_TICK_S:
@@ -257,37 +282,79 @@ class Processor:
             self._commit({}, [])
 
     def process(self, records: list) -> None:
-        """Process one batch of consumer records: decode, apply, write with offsets, publish."""
+        """Take one poll's records: decode them into the merge buffer, then apply and commit what is ready."""
         values = [r.value if r.value is not None else b"" for r in records]
         oks, errs = self.validator.decode_batch(values)
         bad = dict(errs)
-        engine = self.engine
-        health = self.health
         positions = self.positions
-        prefix = len(self.namespace) + 1
-        dead: list[tuple] = []
-        ok = iter(oks)
-        good: list[tuple] = []
         part_ts = self._partition_ts
+        buffer = self._buffer
+        prefix = len(self.namespace) + 1
+        order = self._order
+        ok = iter(oks)
         for i, rec in enumerate(records):
-            topic = rec.topic
-            positions[(topic, rec.partition)] = rec.offset + 1
+            key = (rec.topic, rec.partition)
+            positions[key] = rec.offset + 1
+            order += 1
             if i in bad:
-                dead.append((rec, bad[i] if rec.value is not None else "empty message (no value)"))
+                reason = bad[i] if rec.value is not None else "empty message (no value)"
+                buffer.append((part_ts.get(key, 0), order, None, reason, rec))
                 continue
             event = next(ok)
-            feed = topic[prefix:]
+            feed = rec.topic[prefix:]
             if event.kind not in _KINDS_OF_FEED.get(feed, ()):
-                dead.append((rec, f"event kind {event.kind!r} does not belong on topic {topic}"))
+                reason = f"event kind {event.kind!r} does not belong on topic {rec.topic}"
+                buffer.append((part_ts.get(key, 0), order, None, reason, rec))
                 continue
-            good.append((event, feed, rec))
-            key = (topic, rec.partition)
-            if event.ts > part_ts.get(key, 0):
-                part_ts[key] = event.ts
-        # A backlog arrives partition by partition: event-time order across them is what the rules
-        # (topology, fusion) assume, so apply the batch in time order (stable: per-asset order holds).
-        good.sort(key=_event_ts)
-        for event, feed, rec in good:
+            ts = event.ts
+            if ts > part_ts.get(key, 0):
+                part_ts[key] = ts
+            buffer.append((ts, order, event, feed, rec))
+        self._order = order
+        self.stats.events += len(records)
+        self._drain_buffer()
+
+    def _horizon(self) -> float:
+        """Event time up to which no earlier event can still arrive: the slowest partition with a backlog."""
+        consumer = self._consumer
+        horizon = math.inf
+        if consumer is None:
+            return horizon
+        for tp in self.assigned:
+            key = (tp.topic, tp.partition)
+            high = consumer.highwater(tp)
+            if high is None or self.positions.get(key, 0) < high:  # unknown: it may hold older events
+                horizon = min(horizon, self._partition_ts.get(key, -1))
+        return horizon
+
+    def _drain_buffer(self, *, force: bool = False) -> None:
+        """Apply buffered events in event-time order up to the horizon; commit them with their offsets.
+
+        A backlog arrives partition by partition; applying events in one time order across
+        partitions is what topology, fusion and timers assume, and it makes the outcome
+        independent of how polls happened to cut the stream (a restarted run equals a clean one).
+        """
+        buffer = self._buffer
+        if not buffer:
+            return
+        buffer.sort(key=_buffer_key)
+        horizon = math.inf if force else self._horizon()
+        n = bisect.bisect_right(buffer, horizon, key=_buffer_ts)
+        if len(buffer) - n > _MAX_BUFFER:
+            n = len(buffer) - _MAX_BUFFER  # a partition that never catches up must not stall the rest
+        if n == 0:
+            return
+        ready, self._buffer = buffer[:n], buffer[n:]
+        engine = self.engine
+        health = self.health
+        dead: list[tuple] = []
+        for ts, _, event, feed, rec in ready:
+            if event is None:
+                dead.append((rec, feed))
+                continue
+            if not self._watching:
+                engine.watch_inventory(ts)
+                self._watching = True
             try:
                 engine.apply(event, feed)
             except Exception as exc:  # a bug on one event must not stop the room
@@ -298,28 +365,16 @@ class Processor:
             if h is not None:
                 h.events += 1
                 h.window_events += 1
-                if h.last_event_ts is None or event.ts > h.last_event_ts:
-                    h.last_event_ts = event.ts
-        if not self._watching and engine.watermark:
-            engine.watch_inventory(engine.watermark)
-            self._watching = True
-        engine.tick(self._timer_clock())
+                if h.last_event_ts is None or ts > h.last_event_ts:
+                    h.last_event_ts = ts
         self._last_event_wall = time.monotonic()
-        self.stats.events += len(records)
+        offsets = dict(self.positions)
+        for _, _, _, _, rec in self._buffer:
+            key = (rec.topic, rec.partition)
+            if rec.offset < offsets.get(key, rec.offset + 1):
+                offsets[key] = rec.offset
         self._merge_external()
-        self._commit(dict(positions), dead)
-
-    def _timer_clock(self) -> int:
-        """Event time the timers may trust: the slowest partition still behind, else the newest event."""
-        consumer = self._consumer
-        behind = []
-        if consumer is not None:
-            for tp in self.assigned:
-                high = consumer.highwater(tp)
-                ts = self._partition_ts.get((tp.topic, tp.partition))
-                if ts is not None and high is not None and self.positions.get((tp.topic, tp.partition), 0) < high:
-                    behind.append(ts)
-        return min(behind) if behind else self.engine.watermark
+        self._commit(offsets, dead)
 
     def _merge_external(self) -> None:
         now = time.monotonic()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +42,7 @@ __all__ = [
     "RecordingWriter",
     "RollPolicy",
     "SegmentInfo",
+    "headers_of",
     "write_recording",
 ]
 
@@ -48,6 +50,7 @@ FORMAT = "vigie-recording"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SEGMENTS_DIR = "segments"
+ROW_GROUP_ROWS = 8192  # small enough that a seek reads only the parts of a segment it needs
 
 SEGMENT_SCHEMA = pa.schema([
     pa.field("topic", pa.string(), nullable=False),
@@ -307,7 +310,8 @@ class RecordingWriter:
         path = self.folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=["topic"])
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=["topic", "key"],
+                       row_group_size=ROW_GROUP_ROWS)
         os.replace(tmp, path)
         info = SegmentInfo(path=rel, topic=topic, records=len(order), bytes=path.stat().st_size,
                            sha256=_sha256(path), start_ms=table["timestamp_ms"][0].as_py(),
@@ -346,7 +350,8 @@ class RecordingWriter:
         self.close()
 
 
-def _headers(column: pa.ChunkedArray) -> list[list[tuple[str, bytes]] | None]:
+def headers_of(column: pa.ChunkedArray) -> list[list[tuple[str, bytes]] | None]:
+    """A headers column as Kafka header lists (None where a record has none)."""
     if column.null_count == len(column):
         return [None] * len(column)
     return [[(h["key"], h["value"]) for h in hs] if hs else None for hs in column.to_pylist()]
@@ -430,7 +435,7 @@ class Recording:
             ts = table["timestamp_ms"].to_pylist()
             first = bisect.bisect_left(ts, from_ms) if from_ms is not None else 0
             rows = table.slice(first)
-            headers = _headers(rows["headers"])
+            headers = headers_of(rows["headers"])
             yield from map(Record, ts[first:], [topic] * len(headers), rows["partition"].to_pylist(),
                            rows["offset"].to_pylist(), rows["key"].to_pylist(), rows["value"].to_pylist(), headers)
 
@@ -438,33 +443,50 @@ class Recording:
         """Records of every topic merged in timestamp order, from a timestamp on."""
         return heapq.merge(*(self.iter_topic(t, from_ms) for t in self.topics), key=itemgetter(0))
 
-    def snapshot(self, before_ms: int) -> list[Record]:
-        """The last record of each (topic, key) strictly before a timestamp, in timestamp order.
+    def snapshot_table(self, before_ms: int) -> pa.Table:
+        """The last record of each (topic, key) strictly before a timestamp, as a table in timestamp order.
 
-        Records without a key carry no state of an asset and are left out.
+        Records without a key carry no state of an asset and are left out. Only the key and
+        timestamp columns are scanned; values are read from the row groups that hold a winner.
         """
-        out: list[Record] = []
+        parts = []
         for topic in self.topics:
             segs = [s for s in self.segments(topic) if s.start_ms < before_ms]
-            last: dict[bytes, tuple[int, int]] = {}
+            keys = []
             for n, seg in enumerate(segs):
                 table = self.read_segment(seg, ["timestamp_ms", "key"])
-                ts = table["timestamp_ms"].to_pylist()
-                stop = bisect.bisect_left(ts, before_ms)
-                keys = table["key"].slice(0, stop).to_pylist()
-                last.update(zip(keys, ((n, i) for i in range(stop))))
-            last.pop(None, None)
-            rows_by_seg: dict[int, list[int]] = {}
-            for n, i in last.values():
-                rows_by_seg.setdefault(n, []).append(i)
-            for n, rows in rows_by_seg.items():
-                taken = self.read_segment(segs[n]).take(pa.array(sorted(rows)))
-                headers = _headers(taken["headers"])
-                out.extend(map(Record, taken["timestamp_ms"].to_pylist(), [topic] * len(rows),
-                               taken["partition"].to_pylist(), taken["offset"].to_pylist(),
-                               taken["key"].to_pylist(), taken["value"].to_pylist(), headers))
-        out.sort(key=itemgetter(0))
-        return out
+                stop = int(np.searchsorted(table["timestamp_ms"].to_numpy(), before_ms, side="left"))
+                rows = (np.int64(n) << 32) + np.arange(stop, dtype=np.int64)
+                keys.append(pa.table({"key": table["key"].slice(0, stop), "row": rows}))
+            if not keys:
+                continue
+            found = pa.concat_tables(keys)
+            found = found.filter(pc.is_valid(found["key"]))
+            last = found.group_by("key", use_threads=False).aggregate([("row", "max")])["row_max"].to_numpy()
+            for n in np.unique(last >> 32):
+                parts.append(self._take_rows(segs[int(n)], np.sort(last[(last >> 32) == n] & 0xFFFFFFFF)))
+        if not parts:
+            return SEGMENT_SCHEMA.empty_table()
+        return pa.concat_tables(parts).sort_by("timestamp_ms")
+
+    def _take_rows(self, seg: SegmentInfo, rows: np.ndarray) -> pa.Table:
+        file = pq.ParquetFile(self.folder / seg.path)
+        sizes = np.array([file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)])
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        group_of_row = np.searchsorted(starts, rows, side="right") - 1
+        groups = np.unique(group_of_row)
+        table = file.read_row_groups(groups.tolist())
+        # Positions in the segment become positions in the concatenation of the row groups read.
+        read_starts = np.concatenate(([0], np.cumsum(sizes[groups])[:-1]))
+        local = rows - starts[group_of_row] + read_starts[np.searchsorted(groups, group_of_row)]
+        return table.take(pa.array(local)).cast(SEGMENT_SCHEMA)
+
+    def snapshot(self, before_ms: int) -> list[Record]:
+        """`snapshot_table` as a list of records."""
+        table = self.snapshot_table(before_ms)
+        return list(map(Record, table["timestamp_ms"].to_pylist(), table["topic"].to_pylist(),
+                        table["partition"].to_pylist(), table["offset"].to_pylist(), table["key"].to_pylist(),
+                        table["value"].to_pylist(), headers_of(table["headers"])))
 
 
 def write_recording(folder: str | Path, records: Iterable[Record], *, namespace: str | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -179,11 +180,14 @@ class AlertEngine:
         self.children: dict[int, set[int]] = {}
         self.pending_clear: set[int] = set()
         self.feed_last: dict[str, int] = {}
-        self.feed_since: dict[str, int] = {}
+        self.feed_since: dict[str, int] = {}  # when a feed came back after being down
+        self.start_ts: int | None = None  # event time this process started watching from
         self.watermark = 0
         self.outbox = Outbox()
         self._heap: list[tuple[int, str]] = []
         self._parked: dict[str, list[tuple[int, str]]] = {}
+        self._escalations: list[tuple[int, int]] = []
+        self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
         self._eq_rules = {r.id for r in rules.equipment}
         self._absorbed_by = {child: r for r in rules.equipment for child in r.absorbs}
         self._watch = {kind: spec for kind, spec in rules.comm_loss.kinds.items()}
@@ -223,10 +227,13 @@ class AlertEngine:
             if alert.details.get("pending_clear_ts") is not None:
                 self.pending_clear.add(alert.id)
         self.feed_last.update(feed_last or {})
+        self.due = self._next_due()
 
     def _track(self, alert: Alert) -> None:
         self.active[(alert.rule, alert.asset_id)] = alert
         self.by_id[alert.id] = alert
+        if alert.state == "open":
+            self._schedule_escalation(alert)
         if alert.parent_id is not None:
             self.children.setdefault(alert.parent_id, set()).add(alert.id)
 
@@ -235,6 +242,8 @@ class AlertEngine:
     def apply(self, event: Event, feed: str) -> None:
         """Apply one valid event read from a feed (topic suffix, e.g. `lighting.telemetry`)."""
         ts = event.ts
+        if ts > self.due:
+            self.tick(ts)
         if ts > self.watermark:
             self.watermark = ts
         self._feed_seen(feed, ts)
@@ -330,7 +339,9 @@ class AlertEngine:
             if alert is not None:
                 alert.count += 1
                 alert.last_ts = max(alert.last_ts, sig.ts)
-                alert.severity = worse(alert.severity, sig.severity)
+                if worse(alert.severity, sig.severity) != alert.severity:
+                    alert.severity = sig.severity
+                    self._schedule_escalation(alert)
                 alert.details["value"] = sig.value
                 if alert.details.pop("pending_clear_ts", None) is not None:
                     self.pending_clear.discard(alert.id)
@@ -354,6 +365,7 @@ class AlertEngine:
             alert.flapping = True
             alert.details["pending_clear_ts"] = sig.ts
             self.pending_clear.add(alert.id)
+            self.due = min(self.due, sig.ts + int(self.rules.flap_settle_s * 1000))
             self._changed(alert)
         else:
             self._resolve(alert, sig.ts, "condition cleared")
@@ -496,8 +508,10 @@ class AlertEngine:
         last = self.feed_last.get(feed)
         if last is None or ts > last:
             self.feed_last[feed] = ts
-        if feed not in self.feed_since:
-            self.feed_since[feed] = ts
+            parked = self._parked.get(feed)
+            if parked and parked[0][0] < ts:
+                self.due = min(self.due, ts)  # the feed speaks again: its silent assets are now lost
+
         down = self.active.get((self.rules.feed_down.rule, self._feed_topic(feed)))
         if down is not None:
             self._resolve(down, ts, "events flow again")
@@ -514,6 +528,7 @@ class AlertEngine:
                 rec.watched = True
                 heapq.heappush(self._heap, (max(rec.last_seen, since) + self._period_ms(rec.asset_id, rec.kind),
                                             rec.asset_id))
+        self.due = self._next_due()
 
     def _feed_topic(self, feed: str) -> str:
         return f"{self.namespace}.{feed}"
@@ -525,10 +540,13 @@ class AlertEngine:
 
     def _watch_asset(self, rec: AssetRecord) -> None:
         rec.watched = True
-        heapq.heappush(self._heap, (rec.last_seen + self._period_ms(rec.asset_id, rec.kind), rec.asset_id))
+        deadline = rec.last_seen + self._period_ms(rec.asset_id, rec.kind)
+        heapq.heappush(self._heap, (deadline, rec.asset_id))
+        self.due = min(self.due, deadline)
 
     def watch_inventory(self, start_ts: int) -> None:
         """Watch every inventory asset of a watched kind, counting never-seen ones as seen at start_ts."""
+        self.start_ts = start_ts
         entries = []
         for asset_id, meta in self.meta.items():
             if meta.kind not in self._watch:
@@ -542,6 +560,7 @@ class AlertEngine:
                 entries.append((start_ts + self._period_ms(asset_id, meta.kind), asset_id))
         self._heap.extend(entries)
         heapq.heapify(self._heap)
+        self.due = self._next_due()
 
     def tick(self, now: int) -> None:
         """Run the timers at event time `now`: feeds down, communication loss, flapping settled, escalation."""
@@ -559,8 +578,8 @@ class AlertEngine:
             meta = self.meta.get(asset_id)
             kind = rec.kind if rec else meta.kind
             spec = self._watch[kind]
-            since = self.feed_since.get(spec["feed"], now)
-            seen = max(rec.last_seen if rec else since, since)
+            since = self.feed_since.get(spec["feed"], 0)
+            seen = max(rec.last_seen if rec else (self.start_ts or now), since)
             deadline = seen + self._period_ms(asset_id, kind)
             if deadline >= now:
                 heapq.heappush(heap, (deadline, asset_id))
@@ -589,25 +608,52 @@ class AlertEngine:
             cleared = alert.details.get("pending_clear_ts")
             if cleared is not None and now - cleared >= settle:
                 self._resolve(alert, cleared + settle, "stable again after flapping")
-        for alert in list(self.by_id.values()):
-            if alert.parent_id is not None:
+        esc = self._escalations
+        while esc and esc[0][0] <= now:
+            due, alert_id = heapq.heappop(esc)
+            alert = self.by_id.get(alert_id)
+            if alert is None or alert.parent_id is not None:
                 continue
             severity = escalation_of(alert.state, alert.severity, alert.opened_ts, alert.escalated, now, rules)
-            if severity is not None:
-                at = alert.opened_ts + int(rules.escalate_after_s[alert.severity] * 1000)
-                alert.details["escalated_from"] = alert.severity
-                alert.escalated = True
-                alert.severity = severity
-                self._changed(alert)
-                self._transition(alert, "escalate", alert.state, at, "unacknowledged too long")
+            if severity is None:
+                continue
+            at = alert.opened_ts + int(rules.escalate_after_s[alert.severity] * 1000)
+            alert.details["escalated_from"] = alert.severity
+            alert.escalated = True
+            alert.severity = severity
+            self._changed(alert)
+            self._transition(alert, "escalate", alert.state, at, "unacknowledged too long")
+        self.due = self._next_due()
+
+    def _schedule_escalation(self, alert: Alert) -> None:
+        after = self.rules.escalate_after_s.get(alert.severity)
+        if after is not None and not alert.escalated:
+            due = alert.opened_ts + int(after * 1000)
+            heapq.heappush(self._escalations, (due, alert.id))
+            self.due = min(self.due, due)
+
+    def _next_due(self) -> float:
+        """The earliest event time at which a timer has something to do."""
+        due = min(self._heap[0][0] if self._heap else math.inf,
+                  self._escalations[0][0] if self._escalations else math.inf)
+        settle = int(self.rules.flap_settle_s * 1000)
+        for alert_id in self.pending_clear:
+            alert = self.by_id.get(alert_id)
+            cleared = alert.details.get("pending_clear_ts") if alert else None
+            if cleared is not None:
+                due = min(due, cleared + settle)
+        fd = self.rules.feed_down
+        for feed, silent_s in fd.silent_after_s.items():
+            last = self.feed_last.get(feed, self.start_ts)
+            if last is not None and (fd.rule, self._feed_topic(feed)) not in self.active:
+                due = min(due, last + int(silent_s * 1000))
+        return due
 
     def _feeds_down(self, now: int) -> set[str]:
         fd = self.rules.feed_down
         down = set()
         for feed, silent_s in fd.silent_after_s.items():
-            last = self.feed_last.get(feed, self.feed_since.get(feed))
-            if last is None:
-                last = min(self.feed_since.values(), default=None)
+            last = self.feed_last.get(feed, self.start_ts)
             if last is None:
                 continue
             topic = self._feed_topic(feed)

@@ -26,7 +26,7 @@ from typing import TextIO
 from connectors.dijon.sim_base import TZ
 from connectors.dijon.simulator import Simulator
 from streams.kafka import BrokerUnavailable, EventProducer, ensure_topics, make_consumer, make_producer, wait_for_broker
-from streams.schemas import CommandRequest, InvalidEvent, Validator, encode, now_ms
+from streams.schemas import CommandAck, CommandRequest, InvalidEvent, Validator, encode, now_ms
 from streams.topics import CATALOG, topic_name
 
 __all__ = ["RunSummary", "Runner", "measure_top_speed", "run_as_fast_as_possible"]
@@ -195,7 +195,7 @@ class Runner:
             summary.sim_end_ms = sim.clock
             if time.monotonic() >= next_status:
                 self._status()
-                next_status += self.status_every_s
+                next_status = time.monotonic() + self.status_every_s
             if not self.fast:
                 self.stopping.wait(max(0.0, self.step_s - (time.monotonic() - now)))
         summary.wall_s = time.monotonic() - started
@@ -210,8 +210,13 @@ class Runner:
                 except InvalidEvent as exc:
                     self._say(f"ignoring an invalid command on {self.commands_topic}: {exc.reason}")
                     continue
-                if isinstance(command, CommandRequest):
-                    self.summary.commands += 1
+                if not isinstance(command, CommandRequest):
+                    continue
+                self.summary.commands += 1
+                if command.expires_at <= now_ms():
+                    acks.append(CommandAck(asset_id=command.asset_id, ts=self.sim.clock, command_id=command.command_id,
+                                           status="expired", detail="the command expired before it reached the field"))
+                else:
                     acks += self.sim.apply_command(command, self.sim.clock)
         return acks
 

@@ -9,6 +9,7 @@ from connectors.dijon.sim_base import HOUR_MS, MINUTE_MS
 
 __all__ = [
     "SCENARIOS",
+    "STADIUM",
     "CabinetOutage",
     "Hotspot",
     "RateFactors",
@@ -19,7 +20,7 @@ __all__ = [
     "get_scenario",
 ]
 
-STADIUM = (47.3247, 5.0684)
+STADIUM = (47.3247, 5.0684)  # Stade Gaston-Gérard
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class WeatherForcing:
     gust_ms: tuple[float, float] | None = None
     rain_mm_h: tuple[float, float] | None = None
     cloud: float | None = None  # 0 clear sky .. 1 overcast
+    humidity_pct: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         onset=time(2, 0),
         duration_h=9.0,
         ramp_min=90.0,
-        weather=WeatherForcing(air_c=(-4.5, 2.0), wind_ms=(0.5, 2.0), gust_ms=(1.5, 4.0), cloud=0.0),
+        weather=WeatherForcing(air_c=(-5.0, 2.0), wind_ms=(0.5, 2.0), gust_ms=(1.5, 4.0), cloud=0.0,
+                               humidity_pct=93.0),
         reports=(ReportBurst("ice", 8.0),),
         brief_fr=("Nuit claire et calme : la chaussée passe sous 0 °C avant l'aube. Surveillez les stations "
                   "météo, déclenchez le service hivernal sur les axes et les lignes de bus, traitez les "
@@ -141,7 +144,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         onset=time(6, 0),
         duration_h=60.0,
         ramp_min=360.0,
-        weather=WeatherForcing(air_c=(21.5, 38.0), wind_ms=(1.0, 3.0), gust_ms=(3.0, 7.0), rain_mm_h=(0.0, 0.0),
+        weather=WeatherForcing(air_c=(22.0, 38.0), wind_ms=(1.0, 3.0), gust_ms=(3.0, 7.0), rain_mm_h=(0.0, 0.0),
                                cloud=0.05),
         rates=RateFactors(camera_loss=2.0, signal_fault=2.0),
         reports=(ReportBurst("noise", 2.0), ReportBurst("other", 1.5)),

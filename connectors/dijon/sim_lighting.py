@@ -235,12 +235,13 @@ class Lighting:
         volts = np.round(230.0 + 1.5 * self.rng.standard_normal(n), 1)
         states = _STATES[np.where(level <= 0, 0, np.where(level < 100, 1, 2))]
         status = _STATUS[(self.fault[idx] == _LAMP_FAIL).astype(np.int8)]
-        for aid, t, st, lv, pw, en, ok, v, cab in zip(
-            self.ids[idx].tolist(), np.asarray(ts).tolist(), states.tolist(), level.tolist(), reading.tolist(),
-            np.round(energy, 1).tolist(), status.tolist(), volts.tolist(), self.lamp_cab_ids[idx].tolist(),
-        ):
-            out.append(LampTelemetry(asset_id=aid, ts=t, power_state=st, level=lv, power_w=pw, energy_wh=en,
-                                     status=ok, voltage_v=v, cabinet_id=cab))
+        out.extend([
+            LampTelemetry(asset_id=aid, ts=t, power_state=st, level=lv, power_w=pw, energy_wh=en, status=ok,
+                          voltage_v=v, cabinet_id=cab)
+            for aid, t, st, lv, pw, en, ok, v, cab in zip(
+                self.ids[idx].tolist(), np.asarray(ts).tolist(), states.tolist(), level.tolist(), reading.tolist(),
+                np.round(energy, 1).tolist(), status.tolist(), volts.tolist(), self.lamp_cab_ids[idx].tolist())
+        ])
 
     def _metering(self, a: int, b: int, change_at, new_level, new_power, out: list) -> None:
         cabs, ts = self.cab_sched.due(a, b)

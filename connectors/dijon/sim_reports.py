@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from connectors.dijon.scenarios import ScenarioRun
 from connectors.dijon.sim_base import (
@@ -58,8 +59,13 @@ class Reports:
         self.lighting, self.traffic, self.weather = lighting, traffic, weather
         self.prefix = f"RPT-{local_date(start_ms):%Y%m%d}-"
         self.count = 0
-        names = dict(zip(inventory.communes["code"].astype(str), inventory.communes["name"].astype(str)))
-        self.lamp_address = np.array([names.get(code, "Dijon Métropole") for code in lighting.commune], dtype=object)
+        communes = inventory.communes.assign(code=inventory.communes["code"].astype(str)).set_index("code")
+        lamp_communes = pd.Series(lighting.commune)
+        self.lamp_address = lamp_communes.map(communes["name"]).fillna("Dijon Métropole").to_numpy(dtype=object)
+        # each commune gets reports in proportion to its people, spread over its streets (its lamps)
+        people = lamp_communes.map(communes["population"]).fillna(0).to_numpy(float)
+        weight = people / lamp_communes.map(lamp_communes.value_counts()).to_numpy(float)
+        self.lamp_cdf = np.cumsum(weight) / weight.sum() if weight.sum() > 0 else np.linspace(0, 1, len(weight) + 1)[1:]
         cats = [c for c in INCIDENT_CATEGORIES if CATEGORY_WEIGHTS.get(c, 0) > 0]
         self.categories = cats
         weights = np.array([CATEGORY_WEIGHTS[c] for c in cats])
@@ -104,13 +110,14 @@ class Reports:
                   asset_ref=light.ids[i] if ref else None, address=self.lamp_address[i])
 
     def _at_random(self, ts: int, category: str, out: list) -> None:
-        if category == "traffic_light_fault":
+        if category == "traffic_light_fault" and self.traffic.n:
             s = int(self.rng.integers(self.traffic.n))
             dlat, dlon = self._jitter(25.0)
             self._new(ts, category, self.traffic.lat[s] + dlat, self.traffic.lon[s] + dlon, out,
                       asset_ref=self.traffic.ids[s])
             return
-        self._near_lamp(ts, category, int(self.rng.integers(self.lighting.n)), out, ref=category == "street_light_out")
+        i = min(int(np.searchsorted(self.lamp_cdf, self.rng.random(), side="right")), self.lighting.n - 1)
+        self._near_lamp(ts, category, i, out, ref=category == "street_light_out")
 
     def schedule(self, a: int, b: int) -> None:
         """Update the burstiness of the report flow over [a, b)."""

@@ -102,10 +102,12 @@ class Weather:
         wet = rain > 0.1
         solar = max(0.0, math.sin(math.radians(elevation))) * (1 - 0.75 * cloud) * 20.0 * (0.5 if wet else 1.0)
         radiative = (0.5 + 2.5 * (1 - cloud)) * (1 - min(wind / 8.0, 0.7)) * (0.5 if wet else 1.0)
-        road = air + solar - (radiative if elevation < 5 else 0.0) + 0.5 * island + 0.2 * float(rng.standard_normal())
+        road = air + solar - (radiative if elevation < 5 else 0.0) + 0.25 * island + 0.2 * float(rng.standard_normal())
         dew = mean - amp - 0.5 - 3.0 * (1 - cloud) + (2.0 if wet else 0.0)
         humidity = 100 * math.exp(17.625 * dew / (243.04 + dew) - 17.625 * air / (243.04 + air))
         humidity = max(humidity, 88 + 10 * float(rng.random())) if wet else humidity
+        if forcing and forcing.humidity_pct is not None:
+            humidity = _lerp(humidity, forcing.humidity_pct + 3 * float(rng.standard_normal()), w)
         pressure = self.pressure - (20.0 * w if forcing and forcing.gust_ms else 0.0)
         self.last_gust[i], self.last_rain[i], self.last_road[i] = gust, rain, road
         return WeatherObservation(

@@ -19,6 +19,7 @@ __all__ = ["DEFAULT_SEED", "add_arguments", "default_start", "parse_start", "run
 
 DEFAULT_SEED = 42
 SCENARIO_LEAD_MS = 15 * MINUTE_MS  # a scenario starts this long after the simulation, to see the calm first
+BROKER_WAIT_S = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"--start {args.start} is ahead of the wall clock: its events would be rejected as future ones")
     bootstrap = settings.kafka_bootstrap
     try:
-        wait_for_broker(bootstrap, timeout=5.0)
+        wait_for_broker(bootstrap, timeout=BROKER_WAIT_S)
         ensure_topics(bootstrap, namespace)
     except BrokerUnavailable as exc:
         return _fail(f"{exc}; start one with `vigie broker` or point KAFKA_BOOTSTRAP at a cluster")

@@ -34,7 +34,7 @@ __all__ = [
     "first_onset",
 ]
 
-MAX_STEP_MS = 60_000  # never above the shortest reporting period (signals and cameras, 60 s)
+MAX_STEP_MS = 300_000  # at most one cabinet metering period, so a cabinet reports at most once a step
 COMMAND_LATENCY_MS = 1_000
 LAMP_ACTIONS = ("dim", "switch_on", "switch_off")
 _STREAMS = {"lighting": 1, "traffic": 2, "cameras": 3, "weather": 4, "reports": 5, "scenario": 6}
@@ -123,10 +123,11 @@ class Simulator:
         return out
 
     def apply_command(self, command: CommandRequest, now_ms: int) -> list[CommandAck]:
-        """Execute a command at simulated time `now_ms`: 'accepted' then 'done' with the count, or 'rejected'.
+        """Execute a command at simulated time `now_ms`: 'accepted' then 'done' with the count ('failed' if none).
 
-        The override lasts `expires_at - ts` of simulated time from `now_ms`; the lamps' and signals'
-        change reports come out of the next `advance`.
+        Unknown targets, a dim without level, or an action that does not fit its targets are
+        'rejected' with a detail. The override lasts `expires_at - ts` of simulated time from
+        `now_ms`; the lamps' and signals' change reports come out of the next `advance`.
         """
         if now_ms > self._clock:
             self._pending = self.advance(now_ms)
@@ -162,6 +163,9 @@ class Simulator:
         if signals:
             applied += self.traffic.command(action, signals, now, until, out)
         self._pending.extend(out)
+        if not applied:
+            return [ack("accepted"), ack("failed", detail="no target equipment could be reached",
+                                         ts=now + COMMAND_LATENCY_MS)]
         return [ack("accepted"), ack("done", applied=applied, ts=now + COMMAND_LATENCY_MS)]
 
     def lamp_frame(self) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.parse
@@ -27,6 +28,8 @@ class NgsiV2Client:
         self.service = service
         self.service_path = service_path
         self.max_pages = max_pages
+        self._digests: dict[str, str] = {}
+        self._pending: dict[str, str] = {}
 
     def _headers(self) -> dict:
         headers = {"Accept": "application/json"}
@@ -72,6 +75,23 @@ class NgsiV2Client:
             if len(page) < self.limit or not page or (total is not None and offset >= total):
                 return out
         return out
+
+    def fetch_changed(self) -> list:
+        """The entities new or changed since the last `commit()` (a poll re-reads everything)."""
+        changed, self._pending = [], {}
+        for entity in self.fetch_all():
+            key = json.dumps([entity.get("id"), entity.get("type")]) if isinstance(entity, dict) else None
+            digest = hashlib.sha1(json.dumps(entity, sort_keys=True, default=str).encode()).hexdigest()
+            if key is None or self._digests.get(key) != digest:
+                changed.append(entity)
+                if key is not None:
+                    self._pending[key] = digest
+        return changed
+
+    def commit(self) -> None:
+        """Record the entities of the last `fetch_changed()` as handled (call it once they are delivered)."""
+        self._digests.update(self._pending)
+        self._pending = {}
 
     def describe(self) -> str:
         """A short text for logs."""

@@ -1,4 +1,4 @@
-"""NGSI payload forms flattened to one shape: notifications and entities, NGSI-v2 or NGSI-LD, normalized or keyValues."""
+"""NGSI payloads flattened to one shape: notifications and entities, v2 or LD, normalized or keyValues."""
 
 from __future__ import annotations
 

@@ -12,9 +12,14 @@ from connectors.feed import EdgeFilter, FeedHealth, Rejected, loads_lenient, mak
 from connectors.fiware.mapping import ENTITY_SPECS, Ctx, EntitySpec, id_candidates, plain_id, traffic_flow_fields
 from connectors.fiware.ngsi import Entity, entities_of, flatten, point_of
 from connectors.register.registry import AssetRegistry, KnownAsset
-from streams.schemas import Event, LampFault, LampTelemetry
+from streams.schemas import Event, LampTelemetry
 
-__all__ = ["EnergyMeter", "FiwareConnector", "Report"]
+__all__ = [
+    "MAX_GAP_S",
+    "EnergyMeter",
+    "FiwareConnector",
+    "Report",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +117,12 @@ class FiwareConnector:
                 report.rejected.append({"id": entity_id, "reason": exc.reason})
                 self.health_status.reject(exc.reason)
                 log.info("fiware entity %s rejected: %s", entity_id, exc.reason)
+        report.events = self._faults.fresh(report.events)
         for event in report.events:
             self._send(event)
         if self._flush is not None and report.events:
             self._flush()
+        self._faults.remember(report.events)
         self.health_status.ok(len(report.events))
         return report
 
@@ -174,10 +181,7 @@ class FiwareConnector:
             fields = {f.name: f.value_fn(ctx) for f in event_spec.fields}
             if event_spec.event is LampTelemetry and fields.get("energy_wh") is None:
                 fields["energy_wh"] = self._meter.advance(asset_id, fields["ts"], fields.get("power_w") or 0.0)
-            event = make_event(event_spec.event, fields, max_future_s=self.max_future_s, now_ms=now_ms)
-            if isinstance(event, LampFault) and not self._faults.changed(event.asset_id, event.fault, event.active):
-                continue
-            events.append(event)
+            events.append(make_event(event_spec.event, fields, max_future_s=self.max_future_s, now_ms=now_ms))
         if not events and spec.events:
             what = "nothing to report" if spec.entity_type != "Device" else "no health event for this asset"
             report.skipped.append({"id": entity.id, "reason": f"{entity.type}: {what}"})

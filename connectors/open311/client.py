@@ -1,4 +1,4 @@
-"""The GeoReport v2 client: `requests.json` by time window and page, with retries; every failure one `FeedUnavailable`."""
+"""The GeoReport v2 client: `requests.json` by time window and page, with retries; failures are `FeedUnavailable`."""
 
 from __future__ import annotations
 

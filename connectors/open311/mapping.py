@@ -39,7 +39,8 @@ def _coordinate(key: str) -> Callable[[Mapping[str, Any], Mapping[str, str], int
         try:
             return float(raw)
         except (TypeError, ValueError):
-            raise Rejected(f"service request {request.get('service_request_id')}: {key} {raw!r} is not a number") from None
+            rid = request.get("service_request_id")
+            raise Rejected(f"service request {rid}: {key} {raw!r} is not a number") from None
     return value
 
 

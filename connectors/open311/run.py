@@ -17,7 +17,12 @@ from connectors.open311.mapping import ID_PREFIX, in_bbox, to_report
 from streams.kafka import BrokerUnavailable
 from streams.schemas import AlertTransition, Event
 
-__all__ = ["MAX_WINDOW_S", "Open311Connector", "PollReport"]
+__all__ = [
+    "MAX_WINDOW_S",
+    "RESOLVED_STATES",
+    "Open311Connector",
+    "PollReport",
+]
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +163,9 @@ class Open311Connector:
                 stop.wait(delay)
         return 0
 
-    def on_alert(self, transition: AlertTransition) -> bool:
+    def on_alert(self, transition: Event) -> bool:
         """Post `closed` back to the city when an alert on one of its reports is resolved; True if posted."""
-        if transition.state not in RESOLVED_STATES:
+        if not isinstance(transition, AlertTransition) or transition.state not in RESOLVED_STATES:
             return False
         report_id = next((i for i in (transition.asset_id, transition.parent_id) if i and i.startswith(ID_PREFIX)),
                          None)

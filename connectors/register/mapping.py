@@ -11,7 +11,14 @@ import yaml
 from connectors.feed import Rejected
 from connectors.register.registry import KINDS
 
-__all__ = ["DEFAULT_COLUMNS", "FIELDS", "ColumnMapping", "RowField", "load_mapping"]
+__all__ = [
+    "DEFAULT_COLUMNS",
+    "DEFAULT_KINDS",
+    "FIELDS",
+    "ColumnMapping",
+    "RowField",
+    "load_mapping",
+]
 
 # our field -> the register columns tried by default, in order
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {

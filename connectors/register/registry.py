@@ -134,10 +134,6 @@ class AssetRegistry:
                 return self._assets[candidate]
         return None
 
-    def lamps_of(self, cabinet_id: str) -> int:
-        """How many known light points a cabinet feeds."""
-        return sum(1 for a in self._assets.values() if a.kind == "light" and a.cabinet_id == cabinet_id)
-
     def registered(self) -> list[KnownAsset]:
         """Assets registered since the inventory was built."""
         with self._lock:

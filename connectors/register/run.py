@@ -109,7 +109,8 @@ def import_register(path: str | Path, registry: AssetRegistry, mapping: ColumnMa
         report.accepted.append(accepted)
     if not dry_run:
         for row in report.accepted:
-            registry.register(row["asset_id"], row["kind"], row["lon"], row["lat"], source=f"register:{Path(path).name}",
-                              name=row["name"], cabinet_id=row["cabinet_id"], wattage_w=row["wattage_w"], save=False)
+            registry.register(row["asset_id"], row["kind"], row["lon"], row["lat"],
+                              source=f"register:{Path(path).name}", name=row["name"],
+                              cabinet_id=row["cabinet_id"], wattage_w=row["wattage_w"], save=False)
         registry.save()
     return report

@@ -19,7 +19,16 @@ from typing import Any, Callable, Mapping
 from connectors.feed import Rejected, iso_utc, parse_time_ms, safe_asset_id
 from streams.schemas import CommandRequest
 
-__all__ = ["ALARM_FLAGS", "MONITOR_FIELDS", "NOT_MAPPED", "Reading", "override_command", "readings_of"]
+__all__ = [
+    "ALARM_FLAGS",
+    "MONITOR_FIELDS",
+    "NOT_MAPPED",
+    "TALQ_ACTIONS",
+    "MonitorField",
+    "Reading",
+    "override_command",
+    "readings_of",
+]
 
 ALARM_FLAGS = ("lampFailure", "dimmingFailure", "supplyLoss", "controlGearCommFailure")
 TALQ_ACTIONS = {"dim": None, "switch_on": 100.0, "switch_off": 0.0}
@@ -107,8 +116,9 @@ def readings_of(payload: Any, *, now_ms: int) -> list[Reading | Rejected]:
             out.append(Rejected(f"reading of {device}: neither LampMonitor nor LampActuator"))
         else:
             ts = parse_time_ms(raw.get("timestamp"))
-            out.append(Reading(device=safe_asset_id(str(device).rsplit("/", 1)[-1]), ts=ts if ts is not None else now_ms,
-                               monitor=monitor, actual_light_state=_num(actuator.get("actualLightState"))))
+            out.append(Reading(device=safe_asset_id(str(device).rsplit("/", 1)[-1]),
+                               ts=ts if ts is not None else now_ms, monitor=monitor,
+                               actual_light_state=_num(actuator.get("actualLightState"))))
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Callable
 
@@ -12,9 +11,13 @@ from connectors.register.registry import AssetRegistry
 from connectors.talq.client import TalqClient, TalqRefused
 from connectors.talq.mapping import ALARM_FLAGS, MONITOR_FIELDS, Reading, override_command, readings_of
 from streams.kafka import BrokerUnavailable
-from streams.schemas import CommandAck, CommandRequest, Event, InvalidEvent, LampFault, LampTelemetry, Validator
+from streams.schemas import CommandAck, CommandRequest, Event, LampFault, LampTelemetry
 
-__all__ = ["LIGHTING_KINDS", "TalqConnector"]
+__all__ = [
+    "DONE",
+    "LIGHTING_KINDS",
+    "TalqConnector",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,8 @@ class TalqConnector:
     def _events(self, reading: Reading, now_ms: int) -> list[Event]:
         asset = self.registry.get(reading.device) if self.registry is not None else None
         if self.registry is not None and asset is None:
-            raise Rejected(f"reading of {reading.device}: unknown device (not in the inventory, no location to register)")
+            raise Rejected(f"reading of {reading.device}: unknown device "
+                           "(not in the inventory, and TALQ readings carry no location to register it)")
         cabinet_id = asset.cabinet_id if asset is not None else None
         events: list[Event] = []
         fields = {f.name: f.value_fn(reading) for f in MONITOR_FIELDS}
@@ -67,11 +71,9 @@ class TalqConnector:
             value = reading.monitor.get(flag)
             if not isinstance(value, bool):
                 continue
-            event = make_event(LampFault, {"asset_id": reading.device, "ts": reading.ts, "fault": flag,
-                                           "active": value, "cabinet_id": cabinet_id},
-                               max_future_s=self.max_future_s, now_ms=now_ms)
-            if self._faults.changed(event.asset_id, flag, value):
-                events.append(event)
+            events.append(make_event(LampFault, {"asset_id": reading.device, "ts": reading.ts, "fault": flag,
+                                                 "active": value, "cabinet_id": cabinet_id},
+                                     max_future_s=self.max_future_s, now_ms=now_ms))
         return events
 
     def handle_readings(self, payload: Any) -> dict:
@@ -87,10 +89,12 @@ class TalqConnector:
             except Rejected as exc:
                 rejected.append({"device": getattr(reading, "device", None), "reason": exc.reason})
                 self.health_status.reject(exc.reason)
+        events = self._faults.fresh(events)
         for event in events:
             self._send(event)
         if self._flush is not None and events:
             self._flush()
+        self._faults.remember(events)
         self.health_status.ok(len(events))
         return {"events": len(events), "rejected": rejected}
 
@@ -135,32 +139,18 @@ class TalqConnector:
             return ack("failed", detail=f"TALQ applied none of {len(targets)} overrides")
         return ack("accepted", applied=done, detail=f"{done} of {len(targets)} overrides applied")
 
-    def run_commands(self, consumer, *, stop: threading.Event, validator: Validator | None = None) -> None:
-        """Consume command requests until `stop`; post the lighting ones and send their acks."""
-        validator = validator or Validator(max_future_s=self.max_future_s)
-        while not stop.is_set():
-            try:
-                batches = consumer.poll(timeout_ms=500, max_records=500)
-            except Exception as exc:  # kafka-python raises many error types when the broker goes away
-                self.health_status.failed(f"Kafka: {exc}")
-                stop.wait(2.0)
-                continue
-            for records in batches.values():
-                for record in records:
-                    try:
-                        command = validator.decode(record.value)
-                    except InvalidEvent as exc:
-                        log.info("talq: command ignored: %s", exc.reason)
-                        continue
-                    if not isinstance(command, CommandRequest):
-                        continue
-                    reply = self.handle_command(command)
-                    if reply is None:
-                        continue
-                    try:
-                        self._send(reply)
-                        if self._flush is not None:
-                            self._flush()
-                    except BrokerUnavailable as exc:
-                        self.health_status.failed(f"Kafka: {exc}")
-                    log.info("talq: command %s -> %s (%d applied)", command.command_id, reply.status, reply.applied)
+    def on_event(self, event: Event) -> CommandAck | None:
+        """Handle one event read from the command topic: post a lighting command and send its ack."""
+        if not isinstance(event, CommandRequest):
+            return None
+        reply = self.handle_command(event)
+        if reply is None:
+            return None
+        try:
+            self._send(reply)
+            if self._flush is not None:
+                self._flush()
+        except BrokerUnavailable as exc:
+            self.health_status.failed(f"Kafka: {exc}")
+        log.info("talq: command %s -> %s (%d applied)", event.command_id, reply.status, reply.applied)
+        return reply

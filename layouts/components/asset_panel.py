@@ -39,8 +39,80 @@ def _report_item(r: dict, now: int, lang: str) -> html.Li:
     ])
 
 
+def _identity(record: dict, state: dict | None, communes: dict, now: int, lang: str) -> list:
+    code = state["code"] if state else 3
+    raw = (state or {}).get("state") or t("state.3", lang)
+    faults = ", ".join((state or {}).get("faults") or [])
+    rows = [
+        _row(t("asset.kind", lang), t(f"kind.{record['kind']}", lang)),
+        _row("ID", record["asset_id"]),
+        _row(t("asset.commune", lang), communes.get(record.get("commune_code"), record.get("commune_code"))),
+        _row(t("asset.state", lang), f"{raw} · {faults}" if faults else raw),
+        _row(t("asset.last_seen", lang), format_age((now - state["last_seen"]) / 1000, lang)
+             if state and state.get("last_seen") else t("asset.never", lang)),
+    ]
+    if state and state.get("last_changed"):
+        rows.append(_row(t("asset.last_changed", lang), format_age((now - state["last_changed"]) / 1000, lang)))
+    if record.get("cabinet_id"):
+        rows.append(_row(t("asset.cabinet", lang), record["cabinet_id"]))
+    if record.get("lamp_type"):
+        rows.append(_row(t("asset.lamp", lang), f"{record['lamp_type']} · {record.get('wattage_w', 0):g} W"))
+    return [
+        html.Div(className="asset-head", children=[
+            html.Div(record.get("name") or record["asset_id"], className="asset-name"),
+            html.Span(t(f"state.{code}", lang), className=f"state-badge state-{code}"),
+        ]),
+        html.Div(className="kv-grid", children=rows),
+    ]
+
+
+def _report_head(report: dict, now: int, lang: str) -> list:
+    return [
+        html.Div(className="asset-head", children=[
+            html.Div(t(f"category.{report['category']}", lang), className="asset-name"),
+            html.Span(t(f"report.{report['status']}", lang), className="state-badge state-1"),
+        ]),
+        html.Div(className="kv-grid", children=[
+            _row("ID", report["report_id"]),
+            _row(t("report.source", lang), report.get("source") or ""),
+            _row(t("report.address", lang), report.get("address") or "—"),
+            _row(t("report.when", lang), format_age((now - report["requested_ts"]) / 1000, lang)),
+            _row(t("report.description", lang), report.get("description") or "—"),
+        ]),
+    ]
+
+
+def _cameras(room: "Room", lat: float, lon: float, lang: str) -> list:
+    cams = room.geo.cameras_near(float(lat), float(lon), 300.0)[:8]
+    out: list = [html.H4(t("asset.cameras", lang))]
+    if not cams:
+        return out + [html.P(t("asset.no_cameras", lang), className="hint")]
+    items = []
+    for c in cams:
+        code = (room.data.asset_state(c.asset_id) or {}).get("code", 3)
+        items.append(html.Li(children=[
+            html.Span(t("unit.m", lang, n=int(round(c.distance_m))), className="cam-dist"),
+            html.Span(c.name, className="cam-name"),
+            html.Span(t(f"state.{code}", lang), className=f"state-badge state-{code}"),
+        ]))
+    return out + [html.Ol(className="cameras", children=items)]
+
+
+def _history(room: "Room", asset_id: str, now: int, lang: str) -> list:
+    history = room.data.asset_history(asset_id, now - _DAY_MS)
+    out: list = [html.H4(t("asset.history", lang))]
+    if not history:
+        return out + [html.P(t("asset.no_history", lang), className="hint")]
+    return out + [dcc.Graph(figure=history_figure(history, now - _DAY_MS, now, lang), className="history",
+                            config={"displayModeBar": False})]
+
+
 def asset_panel(room: "Room", selection: dict | None, lang: str) -> list:
-    """Children of the asset panel for a selection {asset_id, alert_id, lat, lon} (None: a hint)."""
+    """Children of the asset panel for a selection {asset_id, alert_id, report_id, lat, lon} (None: a hint).
+
+    Order for the night shift: what it is, what is wrong with it, the cameras to look through,
+    then its last 24 hours and the citizen reports about it.
+    """
     if not selection:
         return [html.P(t("asset.empty", lang), className="hint")]
     now = int(time.time() * 1000)
@@ -48,79 +120,31 @@ def asset_panel(room: "Room", selection: dict | None, lang: str) -> list:
     alert = room.data.alert(selection["alert_id"]) if selection.get("alert_id") else None
     report = room.data.report(selection["report_id"]) if selection.get("report_id") else None
     record = room.geo.asset(asset_id) if asset_id else None
-    state = room.data.asset_state(asset_id) if asset_id else None
-    lat = (record or {}).get("lat", selection.get("lat"))
-    lon = (record or {}).get("lon", selection.get("lon"))
-    communes = room.geo.communes()
-    out: list = []
-
     if record is None and alert is None and report is None:
         return [html.P(t("asset.unknown", lang, id=asset_id or "?"), className="hint")]
+    state = room.data.asset_state(asset_id) if record is not None else None
+    lat = (record or {}).get("lat", selection.get("lat"))
+    lon = (record or {}).get("lon", selection.get("lon"))
+    alerts = room.data.alerts_of_asset(asset_id) if record is not None else []
+
+    out: list = []
     if record is not None:
-        code = state["code"] if state else 3
-        out.append(html.Div(className="asset-head", children=[
-            html.Div(record.get("name") or asset_id, className="asset-name"),
-            html.Span(t(f"state.{code}", lang), className=f"state-badge state-{code}"),
-        ]))
-        rows = [
-            _row(t("asset.kind", lang), t(f"kind.{record['kind']}", lang)),
-            _row("ID", asset_id),
-            _row(t("asset.commune", lang), communes.get(record.get("commune_code"), record.get("commune_code"))),
-            _row(t("asset.state", lang), (state or {}).get("state") or t("state.3", lang)),
-            _row(t("asset.last_seen", lang),
-                 format_age((now - state["last_seen"]) / 1000, lang) if state and state.get("last_seen")
-                 else t("asset.never", lang)),
-        ]
-        if state and state.get("last_changed"):
-            rows.append(_row(t("asset.last_changed", lang), format_age((now - state["last_changed"]) / 1000, lang)))
-        if record.get("cabinet_id"):
-            rows.append(_row(t("asset.cabinet", lang), record["cabinet_id"]))
-        if record.get("lamp_type"):
-            rows.append(_row(t("asset.lamp", lang), f"{record['lamp_type']} · {record.get('wattage_w', 0):g} W"))
-        out.append(html.Div(className="kv-grid", children=rows))
-        history = room.data.asset_history(asset_id, now - _DAY_MS)
-        out.append(html.H4(t("asset.history", lang)))
-        if history:
-            out.append(dcc.Graph(figure=history_figure(history, now - _DAY_MS, now, lang), className="history",
-                                 config={"displayModeBar": False, "staticPlot": False}))
-        else:
-            out.append(html.P(t("asset.no_history", lang), className="hint"))
+        out += _identity(record, state, room.geo.communes(), now, lang)
     if report is not None:
-        out.append(html.Div(className="asset-head", children=[
-            html.Div(t(f"category.{report['category']}", lang), className="asset-name"),
-            html.Span(t(f"report.{report['status']}", lang), className="state-badge state-1"),
-        ]))
-        out.append(html.Div(className="kv-grid", children=[
-            _row("ID", report["report_id"]),
-            _row(t("report.source", lang), report.get("source") or ""),
-            _row(t("report.address", lang), report.get("address") or "—"),
-            _row(t("report.when", lang), format_age((now - report["requested_ts"]) / 1000, lang)),
-            _row(t("report.description", lang), report.get("description") or "—"),
-        ]))
-    if alert is not None:
-        out.append(html.H4(t("asset.incident", lang)))
-        out.append(html.Ul(className="mini-alerts", children=[_alert_item(alert, lang)]))
-    alerts = room.data.alerts_of_asset(asset_id) if asset_id else []
+        out += _report_head(report, now, lang)
+    if alert is not None and alert["id"] not in {a["id"] for a in alerts}:
+        out += [html.H4(t("asset.incident", lang)),
+                html.Ul(className="mini-alerts", children=[_alert_item(alert, lang)])]
     if record is not None:
         out.append(html.H4(t("asset.alerts", lang)))
         out.append(html.Ul(className="mini-alerts", children=[_alert_item(a, lang) for a in alerts[:8]])
                    if alerts else html.P(t("asset.no_alerts", lang), className="hint"))
+    if (alert is not None or report is not None or alerts) and lat is not None and lon is not None:
+        out += _cameras(room, lat, lon, lang)
+    if record is not None:
+        out += _history(room, asset_id, now, lang)
         reports = room.data.linked_reports(asset_id)
         out.append(html.H4(t("asset.reports", lang)))
         out.append(html.Ul(className="mini-alerts", children=[_report_item(r, now, lang) for r in reports[:8]])
                    if reports else html.P(t("asset.no_reports", lang), className="hint"))
-    if (alert is not None or report is not None or alerts) and lat is not None and lon is not None:
-        cams = room.geo.cameras_near(float(lat), float(lon), 300.0)
-        states = {c.asset_id: room.data.asset_state(c.asset_id) for c in cams[:8]}
-        out.append(html.H4(t("asset.cameras", lang)))
-        if cams:
-            out.append(html.Ol(className="cameras", children=[
-                html.Li(children=[
-                    html.Span(t("unit.m", lang, n=int(round(c.distance_m))), className="cam-dist"),
-                    html.Span(c.name, className="cam-name"),
-                    html.Span(t(f"state.{(states.get(c.asset_id) or {}).get('code', 3)}", lang),
-                              className=f"state-badge state-{(states.get(c.asset_id) or {}).get('code', 3)}"),
-                ]) for c in cams[:8]]))
-        else:
-            out.append(html.P(t("asset.no_cameras", lang), className="hint"))
     return out

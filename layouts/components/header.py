@@ -108,7 +108,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
                   State(ids.LANG, "data"))
     def kpis(_n, lang):
         """Headline KPIs from the store."""
-        return kpi_tiles(room.data.kpi_headline(), lang)
+        return kpi_tiles(room.data.kpi_headline(room.geo.inventory.assets), lang)
 
     @app.callback(Output(ids.BANNER, "children"), Output(ids.BANNER, "className"),
                   Input(ids.STATUS, "data"), State(ids.LANG, "data"))

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from streams.store import BatchWrite
+
 pytestmark = pytest.mark.browser
 
 
@@ -31,7 +33,11 @@ def _fault_badges(page) -> int:
 
 def _seed(kit, inventory, n_faults: int = 40) -> dict:
     """A night with some faulty lamps, a degraded crossroads, an offline camera, frost, and a few alerts."""
-    lights = inventory.of_kind("light").sample(400, random_state=7)
+    all_lights = inventory.of_kind("light")
+    cam = inventory.of_kind("camera").iloc[10]
+    nearest = ((all_lights.lat - cam.lat) ** 2 + (all_lights.lon - cam.lon) ** 2).idxmin()
+    others = all_lights.drop(index=nearest).sample(399, random_state=7)
+    lights = all_lights.loc[[nearest, *others.index]]  # the first faulty lamp stands near a camera
     rows = [(a, "light", "on", ["lamp_failure"]) for a in lights.asset_id[:n_faults]]
     rows += [(a, "light", "on", []) for a in lights.asset_id[n_faults:]]
     signals = inventory.of_kind("signal").asset_id.tolist()
@@ -51,6 +57,13 @@ def _seed(kit, inventory, n_faults: int = 40) -> dict:
                       "title": f"Panne lampe {lamp.name}", "lat": lamp.lat, "lon": lamp.lon,
                       "commune_code": lamp.commune_code, "due_in_s": (900, 5400, -120, 20000, 3000, 600)[i]})
     alert_ids = kit.alerts(specs)
+    now = int(time.time() * 1000)
+    first = faulty.iloc[0].asset_id
+    kit.store.apply_batch(BatchWrite(group_id="test", intervals=[
+        {"asset_id": first, "start_ts": now - 20 * 3600_000, "end_ts": now - 9 * 3600_000, "state": "off"},
+        {"asset_id": first, "start_ts": now - 9 * 3600_000, "end_ts": now - 3 * 3600_000, "state": "on"},
+        {"asset_id": first, "start_ts": now - 3 * 3600_000, "end_ts": now - 2 * 3600_000, "state": "offline"},
+        {"asset_id": first, "start_ts": now - 2 * 3600_000, "end_ts": None, "state": "fault"}]))
     kit.heartbeat()
     kit.heartbeat("live.traffic.status", 2.0)
     return {"lights": lights, "alert_ids": alert_ids, "faulty": faulty}
@@ -130,12 +143,17 @@ def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_ki
         assert _wait(lambda: lamp["name"] in panel.inner_text(), timeout=8)
         text = panel.inner_text()
         assert "Dijon" in text or inventory.communes.set_index("code").loc[lamp.commune_code, "name"] in text
-        assert "Caméras à moins de 300 m" in text
-        assert "Alertes actives" in text
+        assert "caméras à moins de 300 m" in text.lower()
+        assert "alertes actives" in text.lower()
+        assert "aucune caméra" not in text.lower()
+        page.wait_for_selector("#asset-panel .history .main-svg", timeout=15_000)  # the 24 h state timeline
         time.sleep(2.5)  # the fly-to animation
         page.screenshot(path=str(artifacts / "03-asset-panel.png"))
         # the map zoomed in on the lamp: individual points, no longer a handful of clusters
         assert page.locator(".vigie-cluster").count() < 40
+        # clicking an alert marker on the map selects it too
+        page.locator(f".vigie-map .vigie-alert").first.click(force=True)
+        assert _wait(lambda: "Point lumineux" in panel.inner_text(), timeout=8)
         page.click("text=Santé des flux")
         assert _wait(lambda: "live.lighting.telemetry" in page.locator("#health-panel").inner_text(), timeout=8)
         page.screenshot(path=str(artifacts / "04-stream-health.png"))
@@ -184,5 +202,5 @@ def test_a_new_critical_alert_flashes_and_english_switch(store_kit, serve, page,
         page.locator(".lang-switch label", has_text="EN").click()
         page.wait_for_selector("text=Alert queue", timeout=15_000)
         page.wait_for_selector(".ag-row", timeout=15_000)
-        assert "Critical" in page.locator(".sev-counts").inner_text()
+        assert "critical" in page.locator(".sev-counts").inner_text().lower()
         page.screenshot(path=str(artifacts / "07-english.png"))

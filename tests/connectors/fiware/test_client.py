@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
-
 import pytest
 
 from connectors.feed import FeedUnavailable
@@ -14,49 +9,9 @@ from connectors.fiware.client import NgsiV2Client
 from connectors.fiware.run import FiwareConnector
 
 
-class FakeOrion:
-    """A context broker answering /v2/entities from a list, page by page, or failing on demand."""
-
-    def __init__(self, entities: list, mode: str = "ok") -> None:
-        self.entities, self.mode, self.calls = entities, mode, []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                url = urlparse(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                outer.calls.append((url.path, query, {k.lower(): v for k, v in self.headers.items()}))
-                if outer.mode == "500":
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                body = b"<html>oops</html>" if outer.mode == "garbage" else json.dumps(
-                    outer.entities[int(query["offset"]): int(query["offset"]) + int(query["limit"])]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Fiware-Total-Count", str(len(outer.entities)))
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def orion(payload):
-    entities = payload("dijon-notification-v2.json")["data"] * 3
-    fake = FakeOrion(entities)
-    yield fake
-    fake.close()
+def orion(payload, fake_orion):
+    return fake_orion(payload("dijon-notification-v2.json")["data"] * 3)
 
 
 def test_pages_until_the_total(orion):
@@ -77,13 +32,10 @@ def test_polled_entities_feed_the_connector(orion, registry, now):
 
 
 @pytest.mark.parametrize("mode, message", [("500", "HTTP 500"), ("garbage", "garbage")])
-def test_failures_become_feed_unavailable(payload, mode, message):
-    fake = FakeOrion([], mode=mode)
-    try:
-        with pytest.raises(FeedUnavailable, match=message):
-            NgsiV2Client(fake.url).fetch_all()
-    finally:
-        fake.close()
+def test_failures_become_feed_unavailable(fake_orion, mode, message):
+    fake = fake_orion([], mode=mode)
+    with pytest.raises(FeedUnavailable, match=message):
+        NgsiV2Client(fake.url).fetch_all()
 
 
 def test_nobody_listening_is_feed_unavailable():
@@ -91,3 +43,16 @@ def test_nobody_listening_is_feed_unavailable():
 
     with pytest.raises(FeedUnavailable, match="unreachable"):
         NgsiV2Client(f"http://127.0.0.1:{free_port()}", timeout=2).fetch_all()
+
+
+def test_only_changed_entities_are_handed_on(fake_orion, payload):
+    orion = fake_orion(payload("dijon-notification-v2.json")["data"])
+    client = NgsiV2Client(orion.url, limit=100)
+    assert len(client.fetch_changed()) == 8
+    assert len(client.fetch_changed()) == 8  # not committed (say the broker was down): handed on again
+    client.commit()
+    assert client.fetch_changed() == []
+    orion.entities[0] = {**orion.entities[0], "status": {"type": "Text", "value": "ok"}}
+    assert [e["id"] for e in client.fetch_changed()] == ["streetlight:LP-000001"]
+    client.commit()
+    assert client.fetch_changed() == []

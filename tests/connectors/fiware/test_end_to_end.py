@@ -23,16 +23,18 @@ NAMESPACE = "train-conn-fiware"
 
 
 def read_events(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list:
-    """Every event on a topic, decoded and validated, once at least `want` are there."""
+    """Every event on a topic, decoded and validated, once at least `want` are there (all until the timeout if 0)."""
     consumer = make_consumer(bootstrap)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         validator, events, deadline = Validator(), [], time.monotonic() + timeout
-        while len(events) < want and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=300).values():
                 events.extend(validator.decode(r.value) for r in records)
+            if want and len(events) >= want:
+                break
         return events
     finally:
         consumer.close()
@@ -61,7 +63,8 @@ def test_notifications_reach_the_broker_as_valid_events(embedded_broker, invento
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url)
-        for name, path in (("dijon-notification-v2.json", "/v2/notify"), ("dijon-notification-ld.json", "/ngsi-ld/v1/notify")):
+        for name, path in (("dijon-notification-v2.json", "/v2/notify"),
+                           ("dijon-notification-ld.json", "/ngsi-ld/v1/notify")):
             request = urllib.request.Request(url + path, data=json.dumps(payload(name)).encode(), method="POST")
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200
@@ -94,3 +97,56 @@ def test_notifications_reach_the_broker_as_valid_events(embedded_broker, invento
     registered = json.loads((tmp_path / "registered_assets.json").read_text())
     assert [(r["asset_id"], r["kind"], r["commune_code"]) for r in registered] == \
         [("streetlight:quetigny:0017", "light", "21515")]
+
+
+def test_a_broker_down_keeps_the_endpoint_up_and_marks_the_feed(tmp_path, payload):
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=tmp_path, namespace=NAMESPACE)
+    port = free_port()
+    args = build_parser("connect").parse_args(["connect", "fiware", "--port", str(port)])
+    stop = threading.Event()
+    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
+    runner.start()
+    url = f"http://127.0.0.1:{port}"
+    body = json.dumps(payload("dijon-notification-ld.json")).encode()
+    try:
+        _wait_up(url)
+        codes = []
+        for _ in range(3):
+            try:
+                urllib.request.urlopen(urllib.request.Request(url + "/notify", data=body, method="POST"), timeout=30)
+                codes.append(200)
+            except urllib.error.HTTPError as exc:
+                codes.append(exc.code)
+        assert codes == [503, 503, 503]
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(url + "/health", timeout=5)
+        health = json.loads(error.value.read())
+        assert error.value.code == 503 and health["state"] == "down"
+        assert "Kafka" in health["reason"]
+    finally:
+        stop.set()
+        runner.join(15)
+    assert not runner.is_alive()
+
+
+def test_polling_a_context_broker_feeds_the_broker(embedded_broker, inventory_dir, payload, fake_orion):
+    namespace = "train-conn-fiware-poll"
+    ensure_topics(embedded_broker.bootstrap, namespace)
+    orion = fake_orion(payload("dijon-notification-ld.json")["data"])
+    settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=inventory_dir, namespace=namespace)
+    args = build_parser("connect").parse_args(["connect", "fiware", "--port", str(free_port()), "--poll", orion.url,
+                                               "--interval", "0.2", "--types", "Streetlight,WeatherObserved"])
+    stop = threading.Event()
+    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
+    runner.start()
+    try:
+        weather = read_events(embedded_broker.bootstrap, event_topic(namespace, "weather.observation"), 1)
+        time.sleep(1.0)  # a few more polls: unchanged entities are not sent again
+    finally:
+        stop.set()
+        runner.join(15)
+    assert not runner.is_alive()
+    assert len(orion.calls) >= 3 and orion.calls[0][1]["type"] == "Streetlight,WeatherObserved"
+    assert [e.asset_id for e in weather] == ["WS-02"]
+    assert len(read_events(embedded_broker.bootstrap, event_topic(namespace, "weather.observation"), 0,
+                           timeout=1)) == 1

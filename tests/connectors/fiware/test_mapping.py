@@ -18,9 +18,11 @@ from streams.schemas import (
     WeatherObservation,
 )
 
-PUBLISHED = ["Streetlight-example-normalized.json", "Streetlight-example.json", "Streetlight-example-normalized.jsonld",
+PUBLISHED = ["Streetlight-example-normalized.json", "Streetlight-example.json",
+             "Streetlight-example-normalized.jsonld",
              "StreetlightControlCabinet-example-normalized.json", "StreetlightControlCabinet-example.json",
-             "WeatherObserved-example-normalized.json", "WeatherObserved-example.json", "WeatherObserved-example.jsonld",
+             "WeatherObserved-example-normalized.json", "WeatherObserved-example.json",
+             "WeatherObserved-example.jsonld",
              "TrafficFlowObserved-example-normalized.json", "TrafficFlowObserved-example.json",
              "Alert-example-normalized.json", "Alert-example.json"]
 
@@ -196,3 +198,43 @@ def test_every_spec_lists_what_it_maps_and_leaves_out():
         assert spec.unmapped
         if spec.events:
             assert mapped_attributes(entity_type)
+
+
+def test_device_health_for_cameras_and_lamps(registry, now):
+    sent = []
+    connector = FiwareConnector(registry, sent.append, clock=lambda: now)
+    fresh, stale = "2026-11-20T21:04:00Z", "2026-11-20T19:00:00Z"
+    report = connector.handle_entities([
+        {"id": "urn:ngsi-ld:Device:cam1", "type": "Device", "controlledAsset": ["CAM-001"], "deviceState": "ok",
+         "dateLastValueReported": fresh},
+        {"id": "urn:ngsi-ld:Device:lamp1", "type": "Device", "controlledAsset": ["LP-000002"], "deviceState": "ok",
+         "dateLastValueReported": stale},
+        {"id": "urn:ngsi-ld:Device:cab1", "type": "Device", "controlledAsset": ["CAB-0001"], "deviceState": "ok"},
+        {"id": "urn:ngsi-ld:Device:cam2", "type": "Device", "controlledAsset": ["CAM-001"], "deviceState": "dozing"},
+    ])
+    camera = next(e for e in sent if isinstance(e, CameraHealth))
+    assert (camera.asset_id, camera.state) == ("CAM-001", "online")
+    fault = next(e for e in sent if isinstance(e, LampFault))
+    assert (fault.asset_id, fault.fault, fault.active, fault.cabinet_id) == \
+        ("LP-000002", "controlGearCommFailure", True, "CAB-0001")
+    assert [s["reason"] for s in report.skipped] == ["Device: no health event for this asset"] * 2
+
+
+def test_a_fault_lost_with_the_broker_is_sent_again(registry, payload, now):
+    from streams.kafka import BrokerUnavailable
+
+    sent, down = [], [True]
+
+    def send(event):
+        if down[0]:
+            raise BrokerUnavailable("no broker")
+        sent.append(event)
+
+    connector = FiwareConnector(registry, send, clock=lambda: now)
+    entity = payload("dijon-notification-v2.json")["data"][0]
+    with pytest.raises(BrokerUnavailable):
+        connector.handle_entities([entity])
+    down[0] = False
+    connector.handle_entities([entity])
+    assert [(type(e).__name__, getattr(e, "active", None)) for e in sent] == [("LampTelemetry", None),
+                                                                               ("LampFault", True)]

@@ -94,22 +94,11 @@ def read_topics(bootstrap: str, topics: list[str], expected: int | None = None, 
         consumer.close()
 
 
-def written_since(bootstrap: str, topics: list[str], since_ms: int) -> list[str]:
-    """Topics that received a record stamped at or after `since_ms`."""
-    consumer = make_consumer(bootstrap)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
-        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
-        return sorted({tp.topic for tp, hit in found.items() if hit is not None and hit.timestamp >= since_ms})
-    finally:
-        consumer.close()
-
-
 @pytest.fixture
 def kit():
     """The helpers above, for test modules (conftest modules cannot be imported under importlib mode)."""
     return SimpleNamespace(T0=T0, lamp=lamp, camera=camera, synthetic_records=synthetic_records,
-                           read_topics=read_topics, written_since=written_since)
+                           read_topics=read_topics)
 
 
 class FakeProducer:

@@ -157,3 +157,16 @@ def test_rewrite_ts_changes_only_the_top_level_ts_digits(kit):
 def test_rewrite_ts_finds_only_a_top_level_integer_ts(raw, expected):
     assert rewrite_ts(raw, 9) == expected
     assert (find_ts(raw) is None) == (raw == expected)
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 4097, 70_001])
+def test_crc32c_matches_kafka_python(size):
+    import os
+
+    from kafka.record.util import calc_crc32c
+
+    from streams.replayer import crc32c
+
+    data = os.urandom(size)
+    assert crc32c(data) == calc_crc32c(memoryview(data))
+    assert crc32c(b"123456789") == 0xE3069283

@@ -80,6 +80,8 @@ def test_seek_rebuilds_the_state_in_the_training_topics(embedded_broker, make_re
     assert got.keys() == expected.keys()
     for k, m in got.items():
         assert rewrite_ts(m.value, expected[k].ts) == expected[k].value
+        assert (m.headers or None) == expected[k].headers and m.partition == expected[k].partition
+        assert m.timestamp == orjson.loads(m.value)["ts"]
     replayer.stop()
     assert kit.read_topics(embedded_broker.bootstrap, targets, idle_s=0.3).__len__() == 8
 

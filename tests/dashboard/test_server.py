@@ -1,0 +1,29 @@
+"""`vigie dashboard` flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from dashboard import server
+from dashboard.cli import COMMANDS
+
+
+def test_flags_and_defaults():
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.port, args.host, args.tiles, args.stale_after) == (8050, "127.0.0.1", None, 30.0)
+    args = parser.parse_args(["--port", "9000", "--tiles", "http://tiles.local/{z}/{x}/{y}.png", "--stale-after", "5"])
+    assert (args.port, args.tiles, args.stale_after) == (9000, "http://tiles.local/{z}/{x}/{y}.png", 5.0)
+    assert COMMANDS["dashboard"][0] == "dashboard.server"
+
+
+def test_tiles_add_a_base_layer(store_kit, inventory):
+    from dashboard.app import create_app
+
+    app = create_app(store_kit.settings, inventory=inventory, tiles="http://tiles.local/{z}/{x}/{y}.png",
+                     tiles_attribution="© local")
+    layout = app.server.test_client().get("/_dash-layout").json
+    text = json.dumps(layout, ensure_ascii=False)
+    assert "http://tiles.local/{z}/{x}/{y}.png" in text and "© local" in text and "Tuiles" in text
