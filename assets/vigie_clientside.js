@@ -29,7 +29,10 @@ window.dash_clientside = window.dash_clientside || {};
             document.body.classList.remove("vigie-flash");
             void document.body.offsetWidth;  // restart the animation
             document.body.classList.add("vigie-flash");
+            window.vigie = window.vigie || {};
+            window.vigie.alarms = (window.vigie.alarms || 0) + 1;  // how many alarms rang (tests, debrief)
             if (!muted) {
+                window.vigie.sounds = (window.vigie.sounds || 0) + 1;
                 try {
                     audio = audio || new Audio("/assets/alarm.wav");
                     audio.currentTime = 0;

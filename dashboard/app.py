@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,9 +14,8 @@ from dashboard.geo import GeoCatalog, load_or_build_inventory
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
 from streams.config import Settings
 
-__all__ = ["ASSETS_DIR", "LANG_COOKIE", "Room", "create_app"]
+__all__ = ["ASSETS_DIR", "LANG_COOKIE", "Room", "create_app", "wsgi_app"]
 
-log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 LANG_COOKIE = "vigie_lang"
@@ -69,3 +67,12 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
     shell.register_callbacks(app, room)
     app.server.config["VIGIE_ROOM"] = room
     return app
+
+
+def wsgi_app():
+    """The Flask server of an app built from the environment, for WSGI servers with several workers.
+
+    For example `gunicorn -w 4 -b 127.0.0.1:8050 "dashboard.app:wsgi_app()"`: every worker reads
+    the same store, so any of them can answer any browser.
+    """
+    return create_app(Settings.from_env()).server

@@ -11,7 +11,6 @@ from streams.config import Settings
 __all__ = ["DEFAULT_PORT", "add_arguments", "run"]
 
 DEFAULT_PORT = 8050
-log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +33,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, tiles=args.tiles, tiles_attribution=args.tiles_attribution,
                      stale_after_s=args.stale_after)
     room = app.server.config["VIGIE_ROOM"]
+    if not args.debug:  # one access line per browser per second drowns what matters
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     threading.Thread(target=room.geo.warm, name="geo-warm", daemon=True).start()
     print(f"Vigie operator room on http://{args.host}:{args.port}/ (store {settings.store_url})", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False, threaded=True)

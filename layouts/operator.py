@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,12 @@ if TYPE_CHECKING:
 
     from dashboard.app import Room
 
-__all__ = ["DOMAINS", "TEAMS", "column_defs", "grid_rows", "health_table", "layout", "register_callbacks"]
+__all__ = ["DOMAINS", "MAX_ROWS", "TEAMS", "column_defs", "grid_rows", "health_table", "layout", "panel_digest",
+           "register_callbacks"]
 
 DOMAINS = ("lighting", "traffic", "cameras", "weather", "incidents", "access", "system")
 TEAMS = ("lighting", "traffic", "video", "roads", "police")
+MAX_ROWS = 1000  # worst first; beyond this the header counts tell the size of the backlog
 _CLICK_LAYERS = (ids.LAYER_LIGHTS, ids.LAYER_FAULTS, ids.LAYER_CABINETS, ids.LAYER_SIGNALS, ids.LAYER_CAMERAS,
                  ids.LAYER_WEATHER, ids.LAYER_BOLLARDS, ids.LAYER_ALERTS, ids.LAYER_REPORTS)
 _GRID_THEME = ("themeQuartz.withParams({backgroundColor: '#0f151d', foregroundColor: '#dbe4ee', "
@@ -114,6 +117,7 @@ def layout(room: "Room", lang: str) -> html.Div:
         },
     )
     return html.Div(className="operator", children=[
+        dcc.Store(id=ids.PANEL_DIGEST),
         html.Div(className="queue", children=[
             html.H2(t("tab.alerts", lang), className="pane-title"),
             filters, actions,
@@ -137,6 +141,19 @@ def _num(row: dict, *keys) -> float | None:
         if isinstance(v, (int, float)):
             return float(v)
     return None
+
+
+def panel_digest(room: "Room", selection: dict | None) -> str:
+    """A short token of what the asset panel shows (state seq, alert states), to skip identical refreshes."""
+    if not selection:
+        return ""
+    asset_id = selection.get("asset_id")
+    state = room.data.asset_state(asset_id) if asset_id else None
+    alerts = room.data.alerts_of_asset(asset_id) if asset_id else []
+    alert = room.data.alert(selection["alert_id"]) if selection.get("alert_id") else None
+    parts = [repr(sorted(selection.items())), str((state or {}).get("seq")), str((alert or {}).get("seq"))]
+    parts += [f"{a['id']}:{a['state']}:{a['seq']}" for a in alerts]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
 def health_table(health, lang: str) -> list:
@@ -177,7 +194,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
     def queue_rows(_version, domains, communes, severities, states, lang):
         """The queue's rows for the current filters, refreshed whenever an alert changes."""
         alerts = room.data.open_alerts(AlertFilters.of(domains, communes, severities, states))
-        return grid_rows(alerts, room.geo.communes(), lang)
+        return grid_rows(alerts[:MAX_ROWS], room.geo.communes(), lang)
 
     app.clientside_callback(
         "function(n, gridId) { return window.dash_clientside.vigie.refreshCountdown(n, gridId); }",
@@ -257,10 +274,15 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
             selection = {"asset_id": props.get("id"), "alert_id": props.get("alert_id"), "lat": lat, "lon": lon}
         return selection, no_update, "asset"
 
-    @app.callback(Output(ids.ASSET_PANEL, "children"), Input(ids.SELECTED_ASSET, "data"), State(ids.LANG, "data"))
-    def show_asset(selection, lang):
-        """Fill the asset panel for the selection."""
-        return asset_panel(room, selection, lang)
+    @app.callback(Output(ids.ASSET_PANEL, "children"), Output(ids.PANEL_DIGEST, "data"),
+                  Input(ids.SELECTED_ASSET, "data"), Input(ids.ALERT_VERSION, "data"),
+                  Input(ids.INTERVAL_SLOW, "n_intervals"), State(ids.PANEL_DIGEST, "data"), State(ids.LANG, "data"))
+    def show_asset(selection, _version, _n, digest, lang):
+        """Fill the asset panel for the selection; refresh it only when what it shows has changed."""
+        fresh = panel_digest(room, selection)
+        if callback_context.triggered_id != ids.SELECTED_ASSET and fresh == digest:
+            return no_update, no_update
+        return asset_panel(room, selection, lang), fresh
 
     @app.callback(Output(ids.HEALTH_PANEL, "children"), Input(ids.INTERVAL_SLOW, "n_intervals"),
                   Input(ids.DETAIL_TABS, "value"), State(ids.LANG, "data"))

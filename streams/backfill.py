@@ -140,8 +140,8 @@ def energy_chunks(assets: pd.DataFrame, contract: Contract, start: pd.Timestamp,
                   seed: int, chunk_days: int = 28) -> Iterator[pd.DataFrame]:
     """Energy per cabinet and hour over [start, end) (hours with some darkness only), chunk by chunk.
 
-    Yields frames of cabinet_id, hour_ts (epoch ms), kwh. Faulty lamps still count (a small
-    overestimate of about 0.1 %).
+    Yields frames of cabinet_id, hour_ts (epoch ms), kwh (hours with no energy are left out).
+    Faulty lamps still count (a small overestimate of about 0.1 %).
     """
     cabinets = assets[assets["kind"] == "cabinet"]
     lights = assets[assets["kind"] == "light"]
@@ -161,10 +161,12 @@ def energy_chunks(assets: pd.DataFrame, contract: Contract, start: pd.Timestamp,
         level = dimming_level(hours, communes, contract.timezone)
         watts = legacy[:, d] + led[:, d] * level
         kwh = watts * dark[None, :] / 1000.0 * rng.normal(1.0, 0.015, watts.shape)
+        kwh = np.round(kwh.ravel(), 4)
+        lit = kwh > 0  # a cabinet switched off for the night reports nothing new
         yield pd.DataFrame({
-            "cabinet_id": np.repeat(cab_ids, len(hours)),
-            "hour_ts": np.tile(_to_ms(hours), len(cab_ids)),
-            "kwh": np.round(kwh.ravel(), 4),
+            "cabinet_id": np.repeat(cab_ids, len(hours))[lit],
+            "hour_ts": np.tile(_to_ms(hours), len(cab_ids))[lit],
+            "kwh": kwh[lit],
         })
         t = stop
 

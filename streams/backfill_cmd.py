@@ -10,7 +10,7 @@ import pandas as pd
 
 __all__ = ["add_arguments", "run"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, settings) -> int:
     store = open_store(settings, args.namespace)
     try:
         done = write_history(store, history, chunks, replace=args.replace,
-                             progress=lambda n: log.debug("energy rows written: %s", n))
+                             progress=lambda n: _log.debug("energy rows written: %s", n))
     except BackfillConflict as exc:
         print(f"backfill: {exc}")
         return 1

@@ -248,9 +248,10 @@ def _ceiling(bootstrap: str, namespace: str, n: int) -> float:
     from kafka import TopicPartition
 
     from .kafka import make_consumer
+    from .processor import CONSUMER_SETTINGS
     from .topics import source_topics
 
-    consumer = make_consumer(bootstrap)
+    consumer = make_consumer(bootstrap, **CONSUMER_SETTINGS)
     parts = [TopicPartition(t, p) for t in source_topics(namespace) for p in consumer.partitions_for_topic(t) or ()]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)

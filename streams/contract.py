@@ -141,9 +141,11 @@ class _Reader:
         self.source = source
 
     def fail(self, path: str, problem: str) -> ContractError:
+        """The error for a key path and its problem."""
         return ContractError(f"{self.source}: {path}: {problem}")
 
     def section(self, data: Mapping, key: str, path: str, allowed: tuple[str, ...]) -> Mapping:
+        """A nested mapping that holds only the allowed keys."""
         full = f"{path}.{key}" if path else key
         value = self.get(data, key, path)
         if not isinstance(value, Mapping):
@@ -154,17 +156,20 @@ class _Reader:
         return value
 
     def get(self, data: Mapping, key: str, path: str) -> Any:
+        """A required value."""
         if key not in data:
             raise self.fail(f"{path}.{key}" if path else key, "missing")
         return data[key]
 
     def number(self, data: Mapping, key: str, path: str, *, lo: float | None = 0.0, hi: float | None = None,
                what: str = "a number") -> float:
+        """A number within bounds."""
         full = f"{path}.{key}"
         return self.check_number(self.get(data, key, path), full, lo=lo, hi=hi, what=what)
 
     def check_number(self, value: Any, full: str, *, lo: float | None = 0.0, hi: float | None = None,
                      what: str = "a number") -> float:
+        """Check a value already read is a number within bounds."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(full, f"expected {what}, got {type(value).__name__} {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -174,15 +179,18 @@ class _Reader:
         return float(value)
 
     def pct(self, data: Mapping, key: str, path: str) -> float:
+        """A percentage between 0 and 100."""
         return self.number(data, key, path, lo=0.0, hi=100.0, what="a percentage")
 
     def text(self, data: Mapping, key: str, path: str) -> str:
+        """A non-empty text."""
         value = self.get(data, key, path)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(f"{path}.{key}", f"expected a non-empty text, got {value!r}")
         return value
 
     def texts(self, data: Mapping, key: str, path: str, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """A non-empty list of distinct names, optionally among `choices`."""
         full = f"{path}.{key}"
         value = self.get(data, key, path)
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
@@ -196,6 +204,7 @@ class _Reader:
         return tuple(value)
 
     def per_priority(self, data: Mapping, key: str, path: str, *, positive: bool) -> Mapping[str, float]:
+        """A read-only mapping P1/P2/P3 -> non-negative (or positive) number."""
         full = f"{path}.{key}"
         value = self.get(data, key, path)
         if not isinstance(value, Mapping):

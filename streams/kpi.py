@@ -251,6 +251,7 @@ def energy_forecast(frames: KpiFrames, contract: Contract, dark: pd.Series) -> d
     last12 = [m.label for m in all_months[-12:]]
 
     def saving(labels):
+        """Saving (%) over some months, actual where known and forecast after."""
         base = float(table.loc[labels, "baseline_kwh"].sum())
         return None if base <= 0 else 100.0 * (1.0 - float(consumed[labels].sum()) / base)
 
@@ -307,7 +308,8 @@ def _energy_kpi(frames, contract, p, end, dark, hist, pen) -> KpiResult:
         details={"consumed_kwh": en.consumed_kwh if en else None, "baseline_kwh": en.baseline_kwh if en else None,
                  "measured_from": start.isoformat() if en else None, "contract_target_pct":
                  contract.energy.target_saving_pct, "forecast_year_end_pct": forecast["year_end_pct"],
-                 "forecast_contract_end_pct": forecast["contract_end_pct"], "forecast_method": forecast["method"]},
+                 "forecast_contract_end_pct": forecast["contract_end_pct"], "forecast_method": forecast["method"],
+                 "forecast_by_month": {k: 100.0 * (1.0 - r) for k, r in forecast.get("ratios", {}).items()}},
     )
 
 

@@ -90,6 +90,11 @@ def frames_from_tables(inventory_assets: pd.DataFrame, *, as_of: pd.Timestamp, e
     )
 
 
+def _rows(conn, result_or_query) -> list[tuple]:
+    """Plain tuples of a query's rows (pandas builds frames from them fastest)."""
+    return [tuple(r) for r in conn.execute(result_or_query)]
+
+
 def _ms(t: pd.Timestamp) -> int:
     return int(t.value // 1_000_000)
 
@@ -110,7 +115,7 @@ def _energy_by_month(conn, contract: Contract, since: pd.Timestamp, until: pd.Ti
     running = [func.sum(case((hour < end, kwh))).label(f"m{i}") for i, end in enumerate(ends)]
     q = (select(energy_hourly.c.cabinet_id, func.min(hour).label("first"), *running)
          .where(and_(scan >= _ms(since), scan < _ms(until))).group_by(energy_hourly.c.cabinet_id))
-    rows = pd.DataFrame([tuple(r) for r in conn.execute(q)],
+    rows = pd.DataFrame(_rows(conn, q),
                         columns=["cabinet_id", "first", *[f"m{i}" for i in range(len(ends))]])
     sums = rows[[f"m{i}" for i in range(len(ends))]].astype(float).fillna(0.0).to_numpy()
     per_month = np.diff(sums, axis=1, prepend=0.0)
@@ -130,27 +135,26 @@ def read_frames(store: Any, contract: Contract, inventory_assets: pd.DataFrame, 
     energy_since = max(min(since, as_of - FORECAST_LOOKBACK),
                        pd.Timestamp(contract.start, tz=contract.timezone).tz_convert("UTC"))
     margin_ms = 31 * 86_400_000
+    iv_q = (select(state_intervals.c.asset_id, state_intervals.c.state, state_intervals.c.start_ts,
+                   state_intervals.c.end_ts)
+            .where(and_(state_intervals.c.state.in_(states), state_intervals.c.start_ts < hi_ms,
+                        or_(state_intervals.c.end_ts.is_(None), state_intervals.c.end_ts >= lo_ms))))
+    cols = [alerts.c.id, alerts.c.rule, alerts.c.asset_id, alerts.c.domain, alerts.c.priority, alerts.c.opened_ts,
+            alerts.c.resolved_ts, alerts.c.closed_ts, alerts.c.parent_id, alerts.c.commune_code, alerts.c.details]
+    alert_q = select(*cols).where(and_(alerts.c.opened_ts < hi_ms, or_(
+        alerts.c.resolved_ts.is_(None), alerts.c.resolved_ts >= lo_ms - margin_ms,
+        alerts.c.opened_ts >= lo_ms - margin_ms)))
+    safe_q = (select(interventions.c.alert_id, func.min(interventions.c.closed_ts))
+              .where(and_(interventions.c.opened_ts < hi_ms, interventions.c.closed_ts.is_not(None)))
+              .group_by(interventions.c.alert_id))
     with store.engine.connect() as conn:
         first = conn.scalar(select(func.min(energy_hourly.c.hour_ts)))
         if first is not None:
             energy_since = max(energy_since, pd.Timestamp(first, unit="ms", tz="UTC"))
         energy = _energy_by_month(conn, contract, energy_since, as_of)
-        iv = pd.DataFrame(conn.execute(
-            select(state_intervals.c.asset_id, state_intervals.c.state, state_intervals.c.start_ts,
-                   state_intervals.c.end_ts)
-            .where(and_(state_intervals.c.state.in_(states), state_intervals.c.start_ts < hi_ms,
-                        or_(state_intervals.c.end_ts.is_(None), state_intervals.c.end_ts >= lo_ms)))).tuples().all(),
-            columns=["asset_id", "state", "start_ts", "end_ts"])
-        cols = [alerts.c.id, alerts.c.rule, alerts.c.asset_id, alerts.c.domain, alerts.c.priority, alerts.c.opened_ts,
-                alerts.c.resolved_ts, alerts.c.closed_ts, alerts.c.parent_id, alerts.c.commune_code, alerts.c.details]
-        alert_rows = pd.DataFrame(conn.execute(
-            select(*cols).where(and_(alerts.c.opened_ts < hi_ms, or_(
-                alerts.c.resolved_ts.is_(None), alerts.c.resolved_ts >= lo_ms - margin_ms,
-                alerts.c.opened_ts >= lo_ms - margin_ms)))).tuples().all(), columns=[c.name for c in cols])
-        safe = pd.DataFrame(conn.execute(
-            select(interventions.c.alert_id, func.min(interventions.c.closed_ts))
-            .where(and_(interventions.c.opened_ts < hi_ms, interventions.c.closed_ts.is_not(None)))
-            .group_by(interventions.c.alert_id)).tuples().all(), columns=["alert_id", "closed_ts"])
+        iv = pd.DataFrame(_rows(conn, iv_q), columns=["asset_id", "state", "start_ts", "end_ts"])
+        alert_rows = pd.DataFrame(_rows(conn, alert_q), columns=[c.name for c in cols])
+        safe = pd.DataFrame(_rows(conn, safe_q), columns=["alert_id", "closed_ts"])
     made_safe = safe.set_index("alert_id")["closed_ts"] if len(safe) else None
     return frames_from_tables(inventory_assets, as_of=as_of, energy=energy, intervals=iv, alert_rows=alert_rows,
                               made_safe=made_safe)

@@ -15,6 +15,7 @@ import base64
 import bisect
 import logging
 import math
+import operator
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +32,21 @@ from .schemas import AlertTransition, Validator
 from .store import BatchWrite, Store, open_store
 from .topics import CATALOG, source_topics, topic_name, validate_namespace
 
-__all__ = ["DEFAULT_BATCH", "Processor", "RunStats", "deadletter_record", "group_id_for"]
+__all__ = ["CONSUMER_SETTINGS", "DEFAULT_BATCH", "Processor", "RunStats", "deadletter_record", "group_id_for"]
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5000
 _MERGE_EVERY_S = 1.0
 _IDLE_TICK_S = 5.0
 _MAX_BUFFER = 200_000
+# Fetches of 1 MB per partition keep the partitions of a backlog advancing together, so the
+# event-time horizon (and with it the commits) moves on steadily. The benchmark's ceiling
+# consumer uses the same settings.
+CONSUMER_SETTINGS = {"max_partition_fetch_bytes": 1024 * 1024}
 _KINDS_OF_FEED = {spec.suffix: set(spec.events) for spec in CATALOG}
 
 
-def _buffer_key(item: tuple) -> tuple[int, int]:
-    return item[0], item[1]
+_buffer_key = operator.itemgetter(0, 1)
 
 
 def _buffer_ts(item: tuple) -> int:
@@ -175,9 +179,7 @@ class Processor:
 
     def connect(self) -> None:
         """Open the consumer (subscribed, seeking to the store's offsets on assignment) and the producer."""
-        # Small fetches per partition keep partitions advancing together through a backlog, so the
-        # event-time horizon (and with it the commits) moves on steadily.
-        overrides = {"max_partition_fetch_bytes": 256 * 1024, **self._consumer_overrides}
+        overrides = {**CONSUMER_SETTINGS, **self._consumer_overrides}
         self._consumer = make_consumer(self.settings.kafka_bootstrap, group_id=self.group_id,
                                        max_poll_records=self.batch_size, **overrides)
         self._consumer.subscribe(self.topics, listener=_Seeker(self))

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "KeyIndex",
     "MANIFEST",
     "SEGMENT_SCHEMA",
     "Manifest",
@@ -364,6 +365,7 @@ class Recording:
         self.folder = folder
         self.manifest = manifest
         self._by_topic: dict[str, list[SegmentInfo]] = {t: [] for t in manifest.topics}
+        self._index: KeyIndex | None = None
         for seg in manifest.segments:
             self._by_topic.setdefault(seg.topic, []).append(seg)
 
@@ -443,28 +445,24 @@ class Recording:
         """Records of every topic merged in timestamp order, from a timestamp on."""
         return heapq.merge(*(self.iter_topic(t, from_ms) for t in self.topics), key=itemgetter(0))
 
+    def key_index(self) -> "KeyIndex":
+        """The index of every record's key and timestamp, built on first use (about 12 bytes a record)."""
+        if self._index is None:
+            self._index = KeyIndex(self)
+        return self._index
+
     def snapshot_table(self, before_ms: int) -> pa.Table:
         """The last record of each (topic, key) strictly before a timestamp, as a table in timestamp order.
 
-        Records without a key carry no state of an asset and are left out. Only the key and
-        timestamp columns are scanned; values are read from the row groups that hold a winner.
+        Records without a key carry no state of an asset and are left out. The key index says
+        which records win; their values are read from the row groups that hold them.
         """
         parts = []
-        for topic in self.topics:
-            segs = [s for s in self.segments(topic) if s.start_ms < before_ms]
-            keys = []
-            for n, seg in enumerate(segs):
-                table = self.read_segment(seg, ["timestamp_ms", "key"])
-                stop = int(np.searchsorted(table["timestamp_ms"].to_numpy(), before_ms, side="left"))
-                rows = (np.int64(n) << 32) + np.arange(stop, dtype=np.int64)
-                keys.append(pa.table({"key": table["key"].slice(0, stop), "row": rows}))
-            if not keys:
-                continue
-            found = pa.concat_tables(keys)
-            found = found.filter(pc.is_valid(found["key"]))
-            last = found.group_by("key", use_threads=False).aggregate([("row", "max")])["row_max"].to_numpy()
-            for n in np.unique(last >> 32):
-                parts.append(self._take_rows(segs[int(n)], np.sort(last[(last >> 32) == n] & 0xFFFFFFFF)))
+        for topic, rows in self.key_index().last_before(before_ms).items():
+            segs = self.segments(topic)
+            seg_of_row = rows >> 32
+            for n in np.unique(seg_of_row):
+                parts.append(self._take_rows(segs[int(n)], np.sort(rows[seg_of_row == n] & 0xFFFFFFFF)))
         if not parts:
             return SEGMENT_SCHEMA.empty_table()
         return pa.concat_tables(parts).sort_by("timestamp_ms")
@@ -487,6 +485,38 @@ class Recording:
         return list(map(Record, table["timestamp_ms"].to_pylist(), table["topic"].to_pylist(),
                         table["partition"].to_pylist(), table["offset"].to_pylist(), table["key"].to_pylist(),
                         table["value"].to_pylist(), headers_of(table["headers"])))
+
+
+class KeyIndex:
+    """Each topic's record timestamps and key codes, to find the last record of every key before a moment."""
+
+    def __init__(self, recording: Recording) -> None:
+        self._topics: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        for topic in recording.topics:
+            ts, keys, rows = [], [], []
+            for n, seg in enumerate(recording.segments(topic)):
+                table = recording.read_segment(seg, ["timestamp_ms", "key"])
+                ts.append(table["timestamp_ms"].to_numpy())
+                keys.append(table["key"])
+                rows.append((np.int64(n) << 32) + np.arange(len(table), dtype=np.int64))
+            if not ts:
+                continue
+            codes = pc.dictionary_encode(pa.chunked_array([c for k in keys for c in k.chunks], pa.binary())
+                                         .combine_chunks())
+            indices = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            self._topics[topic] = (np.concatenate(ts), indices, np.concatenate(rows), len(codes.dictionary))
+
+    def last_before(self, before_ms: int) -> dict[str, np.ndarray]:
+        """Per topic, the rows (segment number << 32 | row) of the last record of each key before a moment."""
+        out = {}
+        for topic, (ts, codes, rows, size) in self._topics.items():
+            mask = (ts < before_ms) & (codes >= 0)
+            if not mask.any():
+                continue
+            last = np.full(size, -1, dtype=np.int64)
+            np.maximum.at(last, codes[mask], np.flatnonzero(mask))
+            out[topic] = rows[last[last >= 0]]
+        return out
 
 
 def write_recording(folder: str | Path, records: Iterable[Record], *, namespace: str | None = None,

@@ -111,14 +111,14 @@ def target_topic(source: str, namespace: str) -> str:
 
 _BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")  # Kafka record batch v2, up to the record count
 _GZIP = 1
-_SMALL_VARINTS = []
-for _z in range(1 << 14):
-    _SMALL_VARINTS.append(bytes([(_z & 0x7F) | 0x80, _z >> 7]) if _z >= 0x80 else bytes([_z]))
+_SMALL_VARINTS = [bytes([z]) for z in range(0x80)] + [
+    bytes([(z & 0x7F) | 0x80, z >> 7]) for z in range(0x80, 1 << 14)] + [
+    bytes([(z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14]) for z in range(1 << 14, 1 << 17)]
 
 
 def _varint(n: int) -> bytes:
     z = (n << 1) ^ (n >> 63)
-    if z < 16384:
+    if z < 131072:
         return _SMALL_VARINTS[z]
     out = bytearray()
     while z >= 0x80:
@@ -187,12 +187,19 @@ def crc32c(data: bytes) -> int:
 def encode_batch(records: list[tuple[int, bytes | None, bytes | None, list | None]]) -> bytes:
     """A gzip-compressed Kafka v2 record batch of (timestamp_ms, key, value, headers) records."""
     base = records[0][0]
+    small, varint = _SMALL_VARINTS, _varint
     parts = []
     for delta, (ts, key, value, headers) in enumerate(records):
-        head = b"\x00" if not headers else _varint(len(headers)) + b"".join(
-            _sized(k.encode()) + _sized(v) for k, v in headers)
-        body = b"".join((b"\x00", _varint(ts - base), _varint(delta), _sized(key), _sized(value), head))
-        parts.append(_varint(len(body)))
+        body = b"".join((
+            b"\x00",
+            varint(ts - base),
+            small[delta << 1] if delta < 65536 else varint(delta),
+            b"\x01" if key is None else varint(len(key)) + key,
+            b"\x01" if value is None else varint(len(value)) + value,
+            b"\x00" if not headers else varint(len(headers)) + b"".join(
+                _sized(k.encode()) + _sized(v) for k, v in headers),
+        ))
+        parts.append(varint(len(body)))
         parts.append(body)
     payload = gzip.compress(b"".join(parts), compresslevel=1, mtime=0)
     n = len(records)
@@ -235,9 +242,18 @@ class BulkPublisher:
     def prepare(self, topics) -> None:
         """Fetch the leaders of the topics' partitions."""
         missing = set(topics) - self._known
-        if missing:
-            self._known |= missing
-            self._client.poll(future=self._client.cluster.set_topics(self._known), timeout_ms=self._timeout_ms)
+        if not missing:
+            return
+        self._known |= missing
+        cluster = self._client.cluster
+        self._client.poll(future=cluster.set_topics(self._known), timeout_ms=self._timeout_ms)
+        leaders = {cluster.leader_for_partition(TopicPartition(t, p))
+                   for t in missing for p in (cluster.partitions_for_topic(t) or ())}
+        try:
+            for node in leaders - {None, -1}:
+                self._client.await_ready(node, timeout_ms=self._timeout_ms)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"cannot reach the Kafka broker: {exc}") from exc
 
     def publish(self, groups: dict[tuple[str, int], list]) -> None:
         """Write each (topic, partition)'s records, in order, and wait for the broker's acknowledgement."""
@@ -589,6 +605,7 @@ class Replayer:
 
     def _run(self) -> None:
         try:
+            self.recording.key_index()  # built before any seek needs it
             while True:
                 with self._cond:
                     self._cond.wait_for(lambda: self._stopping or self._pending_seek is not None

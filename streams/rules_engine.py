@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import msgspec
+import orjson
 
 from .rules import RuleSet, Signal, comm_loss_deadline, escalation_of, evaluate, is_flapping, nearest_within, \
     report_decision, worse
@@ -150,18 +151,23 @@ class Outbox:
         return [{**a.row(), "state": "open"} for a in self.new_alerts.values()]
 
 
-_to_builtins = msgspec.to_builtins
+_encode = msgspec.json.encode
 
 
 def _state_row(r: AssetRecord) -> dict:
+    """The asset-state row, its JSON columns already encoded (the last event as it came, and the faults)."""
     attrs = r.attrs
     if isinstance(attrs, msgspec.Struct):
-        attrs = _to_builtins(attrs)
-        attrs.pop("asset_id", None)
-        attrs.pop("v", None)
-    faults = {"active": r.faults, "toggles": r.toggles} if (r.faults or r.toggles) else None
+        attrs = _encode(attrs).decode()
+    elif attrs is not None:
+        attrs = orjson.dumps(attrs).decode()
+    faults = orjson.dumps({"active": r.faults, "toggles": r.toggles}).decode() if (r.faults or r.toggles) else None
     return {"asset_id": r.asset_id, "kind": r.kind, "state": r.state, "attributes": attrs, "faults": faults,
             "last_changed": r.last_changed, "last_updated": r.last_updated, "last_seen": r.last_seen}
+
+
+def _loads(value):
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 class AlertEngine:
@@ -212,8 +218,8 @@ class AlertEngine:
                    feed_last: dict[str, int] | None = None) -> None:
         """Restore what the store holds: asset states, their current intervals, active alerts, feed clocks."""
         for row in states:
-            faults = row.get("faults") or {}
-            attrs = row.get("attributes") or {}
+            faults = _loads(row.get("faults")) or {}
+            attrs = _loads(row.get("attributes")) or {}
             start = intervals.get(row["asset_id"], (row["last_changed"], row["state"]))[0]
             rec = AssetRecord(row["asset_id"], row["kind"], row["state"], _base_of(row["kind"], attrs, row["state"]), attrs,
                               row["last_changed"], row["last_updated"], row["last_seen"], start,

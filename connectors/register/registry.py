@@ -8,6 +8,7 @@ columns, so the lead's wiring can merge them into the map; `on_register` tells a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -182,12 +183,20 @@ class AssetRegistry:
         return asset
 
     def save(self) -> None:
-        """Write the registered assets to the registry file (atomically), if the registry has one."""
+        """Write the registered assets to the registry file, merged with what other processes wrote there."""
         if not self.path:
             return
-        with self._lock:
-            rows = [a.row() for a in self._registered.values()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merged: dict[str, dict] = {}
+            if self.path.is_file():
+                try:
+                    merged = {r["asset_id"]: r for r in json.loads(self.path.read_text(encoding="utf-8"))}
+                except (OSError, ValueError, TypeError, KeyError) as exc:
+                    log.warning("registry file %s unreadable (%s): rewriting it", self.path, exc)
+            with self._lock:
+                merged.update({a.asset_id: a.row() for a in self._registered.values()})
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(list(merged.values()), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)

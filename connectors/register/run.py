@@ -53,8 +53,12 @@ def _number(value: Any, what: str) -> float:
 def _position(row: dict, mapping: ColumnMapping, available: set[str], transformer) -> tuple[float, float]:
     geometry = row.get("__geometry__")
     lon_column, lat_column = mapping.column("lon", available), mapping.column("lat", available)
-    if lon_column and lat_column and row.get(lon_column) not in (None, "") and row.get(lat_column) not in (None, ""):
-        x, y = _number(row[lon_column], "lon"), _number(row[lat_column], "lat")
+    values = [row.get(c) if c else None for c in (lon_column, lat_column)]
+    empty = [v is None or (isinstance(v, str) and not v.strip()) for v in values]
+    if lon_column and lat_column and not all(empty):
+        if any(empty):
+            raise Rejected(f"bad coordinates: {'lon' if empty[0] else 'lat'} is empty")
+        x, y = _number(values[0], "lon"), _number(values[1], "lat")
     elif isinstance(geometry, dict):
         if geometry.get("type") != "Point":
             raise Rejected(f"bad coordinates: geometry {geometry.get('type')!r} is not a Point")
@@ -63,7 +67,7 @@ def _position(row: dict, mapping: ColumnMapping, available: set[str], transforme
             raise Rejected("bad coordinates: a Point needs two coordinates")
         x, y = _number(coords[0], "lon"), _number(coords[1], "lat")
     else:
-        raise Rejected("bad coordinates: none found (no lon/lat columns, no Point geometry)")
+        raise Rejected("bad coordinates: none found (no lon/lat values, no Point geometry)")
     if transformer is not None:
         x, y = transformer.transform(x, y)
     if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):

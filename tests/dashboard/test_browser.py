@@ -130,6 +130,17 @@ def test_an_alert_acknowledged_in_the_ui_is_acknowledged_in_the_store(store_kit,
         page.click("#action-resolve")
         assert _wait(lambda: "commentaire" in page.locator("#action-feedback").inner_text().lower())
         assert store_kit.store.alert(critical)["state"] == "acknowledged"
+        # bulk: tick every row and acknowledge; the one already acknowledged is refused, the others change
+        page.locator(".ag-header-cell input[type='checkbox']").first.check()
+        page.click("#action-ack")
+        assert _wait(lambda: all(store_kit.store.alert(i)["state"] == "acknowledged" for i in seeded["alert_ids"]),
+                     timeout=8)
+        assert _wait(lambda: "1 refusée" in page.locator("#action-feedback").inner_text(), timeout=5)
+        # the filter narrows the queue
+        page.locator("#filter-severity").click()
+        page.get_by_role("option", name="Majeure").click()
+        assert _wait(lambda: page.locator(".ag-center-cols-container .ag-row").count() == 2, timeout=6)
+        page.screenshot(path=str(artifacts / "02b-bulk-and-filter.png"))
 
 
 def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_kit, serve, page, inventory, artifacts):
@@ -152,7 +163,7 @@ def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_ki
         # the map zoomed in on the lamp: individual points, no longer a handful of clusters
         assert page.locator(".vigie-cluster").count() < 40
         # clicking an alert marker on the map selects it too
-        page.locator(f".vigie-map .vigie-alert").first.click(force=True)
+        page.locator(".vigie-map .vigie-alert").first.click(force=True)
         assert _wait(lambda: "Point lumineux" in panel.inner_text(), timeout=8)
         page.click("text=Santé des flux")
         assert _wait(lambda: "live.lighting.telemetry" in page.locator("#health-panel").inner_text(), timeout=8)
@@ -199,6 +210,14 @@ def test_a_new_critical_alert_flashes_and_english_switch(store_kit, serve, page,
                            "lat": lamp.lat, "lon": lamp.lon, "due_in_s": 7000}])
         page.wait_for_function("document.body.classList.contains('vigie-flash')", timeout=6_000)
         page.screenshot(path=str(artifacts / "06-new-critical.png"))
+        assert page.evaluate("window.vigie.sounds") == 1
+        # muted: the next critical alert flashes but stays silent
+        page.click("#mute-button")
+        page.wait_for_selector("#mute-button.btn-muted")
+        store_kit.alerts([{"asset_id": lamp.asset_id, "severity": "critical", "title": "Conflit de feux",
+                           "lat": lamp.lat, "lon": lamp.lon, "due_in_s": 7000}])
+        page.wait_for_function("window.vigie.alarms === 2", timeout=6_000)
+        assert page.evaluate("window.vigie.sounds") == 1
         page.locator(".lang-switch label", has_text="EN").click()
         page.wait_for_selector("text=Alert queue", timeout=15_000)
         page.wait_for_selector(".ag-row", timeout=15_000)

@@ -53,7 +53,7 @@ def test_csv_in_lambert93_with_a_yaml_mapping(registry, fixtures):
     assert report.accepted[0]["lon"] == pytest.approx(5.1151, abs=1e-4)
     assert report.accepted[0]["lat"] == pytest.approx(47.3194, abs=1e-4)
     reasons = {r["row"]: r["reason"] for r in report.rejected}
-    assert reasons[5].startswith("bad coordinates")
+    assert reasons[5] == "bad coordinates: lon is empty"
     assert reasons[6] == "missing id"
     assert reasons[7].startswith("outside the metropolis")
     assert reasons[8] == "unknown kind 'Banc'"
@@ -87,3 +87,11 @@ def test_unreadable_registers(tmp_path):
 def test_an_unknown_crs(registry, fixtures):
     with pytest.raises(Rejected, match="unknown CRS"):
         import_register(fixtures / "register-quetigny-l93.csv", registry, ColumnMapping(crs="EPSG:999999"))
+
+
+def test_two_processes_registering_do_not_overwrite_each_other(registry, fixtures, communes):
+    other = AssetRegistry(communes=communes, path=registry.path)
+    other.register("LP-OTHER-1", "light", 5.03, 47.33, source="fiware")
+    import_register(fixtures / "register-dijon.geojson", registry, ColumnMapping())
+    ids = {r["asset_id"] for r in json.loads(registry.path.read_text(encoding="utf-8"))}
+    assert ids == {"LP-OTHER-1", "LP-NEW-0001", "CAB-NEW-01", "CAM-NEW-01"}
