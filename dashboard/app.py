@@ -31,6 +31,7 @@ class Room:
     tiles_attribution: str | None = None
     stale_after_s: float = 30.0
     tick_ms: int = 1000
+    namespace: str = "live"
     actor_fn: Callable[[], str] = field(default=lambda: "operator")
 
     def actor(self) -> str:
@@ -52,7 +53,7 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
     geo = GeoCatalog((lambda: inventory) if inventory is not None
                      else (lambda: load_or_build_inventory(settings.inventory_dir)))
     room = Room(data=DataSource.from_settings(settings), geo=geo, tiles=tiles, tiles_attribution=tiles_attribution,
-                stale_after_s=stale_after_s, tick_ms=tick_ms)
+                stale_after_s=stale_after_s, tick_ms=tick_ms, namespace=settings.namespace)
     app = dash.Dash(
         __name__,
         assets_folder=str(ASSETS_DIR),

@@ -118,7 +118,11 @@ class Kpi:
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What an operator action did: alert ids changed, and those refused with the reason."""
+    """What an operator action did: alert ids changed, and those refused with a reason code.
+
+    Reason codes: `state:<current state>` (the lifecycle forbids it), `unknown` (no such alert),
+    `store` (the store could not be reached or failed).
+    """
 
     done: tuple[int, ...] = ()
     refused: tuple[tuple[int, str], ...] = ()
@@ -236,7 +240,10 @@ class DataSource:
         return f"{values[0] or 0}:{values[1] or 0}"
 
     def open_alerts(self, filters: AlertFilters = AlertFilters()) -> list[dict]:
-        """Top-level alerts matching the filters, by severity then deadline (earliest first, none last)."""
+        """Top-level alerts matching the filters, by severity then deadline (earliest first, none last).
+
+        Each carries `children`: how many active alerts it absorbs (a cabinet outage explains its lamps).
+        """
         al = s.alerts
         stmt = sa.select(al).where(al.c.parent_id.is_(None))
         for column, values in (("domain", filters.domains), ("commune_code", filters.communes),
@@ -244,6 +251,12 @@ class DataSource:
             if values:
                 stmt = stmt.where(al.c[column].in_(values))
         rows = [_alert_row(r) for r in self._rows(stmt.order_by(al.c.id.desc()).limit(5000)) or []]
+        children = self._rows(sa.select(al.c.parent_id, sa.func.count().label("n"))
+                              .where(al.c.parent_id.is_not(None), al.c.state.in_(ACTIVE_STATES))
+                              .group_by(al.c.parent_id)) or []
+        absorbed = {r["parent_id"]: int(r["n"]) for r in children}
+        for r in rows:
+            r["children"] = absorbed.get(r["id"], 0)
         rows.sort(key=lambda r: (r["sev_rank"], r.get("due_ts") is None, r.get("due_ts") or 0,
                                  -(r.get("opened_ts") or 0)))
         return rows
@@ -311,18 +324,21 @@ class DataSource:
             except (TypeError, ValueError):
                 continue
             if store is None:
-                refused.append((alert_id, "store unavailable"))
+                refused.append((alert_id, "store"))
                 continue
             try:
                 if action == "assign":
                     store.assign(alert_id, team, actor, comment or None)
                 else:
                     getattr(store, action)(alert_id, actor, comment or None)
-            except (AlertNotFound, InvalidTransition, ValueError) as exc:
-                refused.append((alert_id, str(exc)))
+            except AlertNotFound:
+                refused.append((alert_id, "unknown"))
+            except (InvalidTransition, ValueError):
+                current = self.alert(alert_id)
+                refused.append((alert_id, f"state:{current['state']}" if current else "unknown"))
             except sa.exc.SQLAlchemyError as exc:
                 log.warning("%s of alert %s failed: %s", action, alert_id, exc)
-                refused.append((alert_id, "store error"))
+                refused.append((alert_id, "store"))
             else:
                 done.append(alert_id)
         return ActionResult(tuple(done), tuple(refused))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 
 from streams.config import Settings
@@ -23,13 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiles-attribution", default=None, help="attribution text the tile provider requires")
     parser.add_argument("--stale-after", type=float, default=30.0, metavar="SECONDS",
                         help="show the STALE banner when no event or heartbeat came for this long (default 30)")
+    parser.add_argument("--namespace", default=None,
+                        help="show this namespace's store: `live` (default) or `train-<session>` for a training room")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (dev tools, reloader off)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the room until interrupted."""
     from dashboard.app import create_app
+    from streams.topics import validate_namespace
 
+    if args.namespace:
+        try:
+            settings = settings.with_(namespace=validate_namespace(args.namespace))
+        except ValueError as exc:
+            print(f"vigie dashboard: {exc}", file=sys.stderr)
+            return 2
     app = create_app(settings, tiles=args.tiles, tiles_attribution=args.tiles_attribution,
                      stale_after_s=args.stale_after)
     room = app.server.config["VIGIE_ROOM"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from dashboard.app import Room
 
-__all__ = ["DOMAINS", "MAX_ROWS", "TEAMS", "column_defs", "grid_rows", "health_table", "layout", "panel_digest",
+__all__ = ["DOMAINS", "MAX_ROWS", "TEAMS", "column_defs", "dropdown_labels", "grid_rows", "health_table", "layout", "panel_digest", "refusal",
            "register_callbacks"]
 
 DOMAINS = ("lighting", "traffic", "cameras", "weather", "incidents", "access", "system")
@@ -41,15 +41,19 @@ def column_defs(lang: str) -> list[dict]:
     return [
         {"field": "sev_rank", "headerName": t("col.severity", lang), "width": 126, "sort": "asc", "sortIndex": 0,
          "valueFormatter": {"function": "params.data.sev_label"}, "cellClassRules": sev_rules},
-        {"field": "priority", "headerName": t("col.priority", lang), "width": 66},
+        {"field": "priority", "headerName": t("col.priority", lang), "width": 62},
         {"field": "due_ts", "headerName": t("col.due", lang), "width": 142, "sort": "asc", "sortIndex": 1,
          "valueGetter": {"function": "vigieLeft(params.data)"},
          "valueFormatter": {"function": "vigieCountdown(params.value)"},
          "cellClassRules": {u: f"vigieUrgency(params.data) === '{u}'"
                             for u in ("due-ok", "due-amber", "due-red", "due-overdue")}},
-        {"field": "title", "headerName": t("col.title", lang), "flex": 2, "minWidth": 160, "tooltipField": "title"},
+        {"field": "title", "headerName": t("col.title", lang), "flex": 2, "minWidth": 170, "tooltipField": "title",
+         "headerTooltip": t("col.children_tip", lang),
+         # an alert that absorbs others says how many: "Cabinet supply loss · +38"
+         "valueFormatter": {"function": "params.data.children ? params.value + ' · +' + params.data.children"
+                                        " : params.value"}},
         {"field": "commune_name", "headerName": t("col.commune", lang), "flex": 1, "minWidth": 100},
-        {"field": "state_label", "headerName": t("col.state", lang), "width": 124,
+        {"field": "state_label", "headerName": t("col.state", lang), "width": 118,
          "cellClassRules": {f"state-cell st-{s}": f"params.data.state === '{s}'" for s in ALERT_STATES}},
         {"field": "domain_label", "headerName": t("col.domain", lang), "width": 120, "hide": True},
         {"field": "opened_ts", "headerName": t("col.opened", lang), "width": 84, "hide": True,
@@ -60,7 +64,7 @@ def column_defs(lang: str) -> list[dict]:
 def grid_rows(alerts: list[dict], communes: dict[str, str], lang: str) -> list[dict]:
     """Alert rows for the grid, with the labels already in the operator's language."""
     keys = ("id", "severity", "sev_rank", "priority", "state", "title", "domain", "commune_code", "asset_id",
-            "opened_ts", "due_ts", "lat", "lon")
+            "opened_ts", "due_ts", "lat", "lon", "children")
     rows = []
     for a in alerts:
         row = {k: a.get(k) for k in keys}
@@ -73,9 +77,16 @@ def grid_rows(alerts: list[dict], communes: dict[str, str], lang: str) -> list[d
     return rows
 
 
-def _dropdown(id_: str, placeholder: str, options: list[dict], value=None) -> dcc.Dropdown:
+def dropdown_labels(lang: str) -> dict:
+    """The built-in texts of Dash dropdowns, in the operator's language."""
+    return {key: t(f"dropdown.{key}", lang) for key in
+            ("select_all", "deselect_all", "selected_count", "search", "clear_search", "clear_selection",
+             "no_options_found")}
+
+
+def _dropdown(id_: str, placeholder: str, options: list[dict], lang: str, value=None) -> dcc.Dropdown:
     return dcc.Dropdown(id=id_, options=options, value=value, multi=True, placeholder=placeholder,
-                        className="filter", clearable=True)
+                        className="filter", clearable=True, labels=dropdown_labels(lang))
 
 
 def layout(room: "Room", lang: str) -> html.Div:
@@ -83,17 +94,19 @@ def layout(room: "Room", lang: str) -> html.Div:
     communes = room.geo.communes()
     filters = html.Div(className="filters", children=[
         _dropdown(ids.FILTER_SEVERITY, t("filter.severity", lang),
-                  [{"label": t(f"severity.{s}", lang), "value": s} for s in SEVERITIES]),
+                  [{"label": t(f"severity.{s}", lang), "value": s} for s in SEVERITIES], lang),
         _dropdown(ids.FILTER_DOMAIN, t("filter.domain", lang),
-                  [{"label": t(f"domain.{d}", lang), "value": d} for d in DOMAINS]),
+                  [{"label": t(f"domain.{d}", lang), "value": d} for d in DOMAINS], lang),
         _dropdown(ids.FILTER_COMMUNE, t("filter.commune", lang),
-                  [{"label": name, "value": code} for code, name in sorted(communes.items(), key=lambda x: x[1])]),
+                  [{"label": name, "value": code} for code, name in sorted(communes.items(), key=lambda x: x[1])],
+                  lang),
         _dropdown(ids.FILTER_STATUS, t("filter.status_active", lang),
-                  [{"label": t(f"status.{s}", lang), "value": s} for s in ALERT_STATES]),
+                  [{"label": t(f"status.{s}", lang), "value": s} for s in ALERT_STATES], lang),
     ])
     actions = html.Div(className="actions", children=[
         html.Button(t("action.ack", lang), id=ids.ACTION_ACK, className="btn btn-ack", n_clicks=0),
         dcc.Dropdown(id=ids.ACTION_TEAM, className="team", placeholder=t("action.team", lang), clearable=True,
+                     labels=dropdown_labels(lang),
                      options=[{"label": t(f"team.{x}", lang), "value": x} for x in TEAMS]),
         html.Button(t("action.assign", lang), id=ids.ACTION_ASSIGN, className="btn", n_clicks=0),
         dcc.Input(id=ids.ACTION_COMMENT, className="comment", type="text", debounce=False, value="",
@@ -141,6 +154,13 @@ def _num(row: dict, *keys) -> float | None:
         if isinstance(v, (int, float)):
             return float(v)
     return None
+
+
+def refusal(reason: str, lang: str) -> str:
+    """A refusal reason code of the data layer in words."""
+    if reason.startswith("state:"):
+        return t("refused.state", lang, state=t(f"status.{reason.split(':', 1)[1]}", lang).lower())
+    return t(f"refused.{reason}", lang)
 
 
 def panel_digest(room: "Room", selection: dict | None) -> str:
@@ -232,7 +252,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
                 result, label = room.data.close(alert_ids, actor, comment), t("action.close", lang)
         text = t("action.done", lang, action=label, n=len(result.done))
         if result.refused:
-            detail = ", ".join(f"{i} ({why})" for i, why in result.refused[:5])
+            detail = ", ".join(f"#{i} {refusal(why, lang)}" for i, why in result.refused[:5])
             text += " " + t("action.refused", lang, n=len(result.refused), detail=detail)
         return text, "feedback feedback-warn" if result.refused else "feedback feedback-ok", ""
 

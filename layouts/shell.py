@@ -37,7 +37,7 @@ def layout(room: "Room", lang: str) -> html.Div:
         dcc.Store(id=ids.TICK_SINK),
         dcc.Interval(id=ids.INTERVAL_FAST, interval=room.tick_ms),
         dcc.Interval(id=ids.INTERVAL_SLOW, interval=5000),
-        header.header(lang),
+        header.header(lang, room.namespace),
         *header.banner(lang),
         html.Main(className="body", children=[
             html.Section(className="map-pane", children=[map_component.map_view(room, lang),

@@ -284,7 +284,8 @@ def _outage_alerts(rng, outages: pd.DataFrame, namespace: str) -> pd.DataFrame:
     opened = outages["start_ts"].to_numpy() + FEED_SILENT_S * MS
     safe = np.maximum(outages["end_ts"].to_numpy(), opened + MS)
     frame = pd.DataFrame({
-        "rule": "feed_down", "asset_id": namespace + "." + outages["feed"], "domain": outages["feed"].str.split(".").str[0],
+        "rule": "feed_down", "asset_id": namespace + "." + outages["feed"],
+        "domain": outages["feed"].str.split(".").str[0],
         "severity": "critical", "priority": "P1", "title": "Data feed down: " + outages["feed"], "opened_ts": opened,
         "due_ts": opened + 2 * HOUR_MS, "assigned_team": "informatique", "lat": None, "lon": None,
         "commune_code": None, **_lifecycle(rng, opened, safe),
@@ -315,7 +316,7 @@ def generate_history(assets: pd.DataFrame, contract: Contract, start: pd.Timesta
 
 
 def _no_overlap(intervals: pd.DataFrame) -> pd.DataFrame:
-    """One state at a time per asset, like the processor writes: a later interval overlapping an earlier one is dropped."""
+    """One state at a time per asset, as the processor writes: an interval overlapping an earlier one is dropped."""
     same = intervals["asset_id"].eq(intervals["asset_id"].shift())
     run_end = intervals.groupby("asset_id", sort=False)["end_ts"].cummax().shift()
     clash = same & (intervals["start_ts"] < run_end)

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", help="end of the window, ISO date or time in UTC (default: now, on the hour)")
     parser.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same history")
     parser.add_argument("--replace", action="store_true",
-                        help="delete what an earlier backfill wrote in the window before writing")
+                        help="first delete the window's energy rows, closed fault and maintenance intervals "
+                             "and the alerts an earlier backfill wrote")
     parser.add_argument("--contract", help="contract YAML file (default: the bundled OnDijon-like contract)")
     parser.add_argument("--namespace", help="store namespace (default: the settings', `live`)")
     parser.add_argument("--dry-run", action="store_true", help="generate only, write nothing, print the counts")
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace, settings) -> int:
         print(f"{key}={done[key]}")
     if done["cleared"]:
         print("cleared=" + ",".join(f"{k}:{v}" for k, v in done["cleared"].items()))
-    print(f"inventory_s={t_inv - t0:.2f} write_s={done['seconds']:.2f} total_s={total:.2f} "
+    print(f"inventory_s={t_inv - t0:.2f} facts_s={done['facts_seconds']:.2f} write_s={done['seconds']:.2f} "
+          f"total_s={total:.2f} "
           f"days_per_s={args.days / total:.1f}")
     return 0

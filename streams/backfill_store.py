@@ -9,8 +9,10 @@ Backfilled alerts are closed by `backfill`, which is how `replace=True` finds th
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -65,16 +67,44 @@ def clear_window(conn, start: pd.Timestamp, end: pd.Timestamp, states: Iterable[
     return out
 
 
-def _insert_energy(conn, chunk: pd.DataFrame) -> int:
+def _energy_rows(chunk: pd.DataFrame) -> list[tuple]:
+    """Rows of energy_hourly (cabinet_id, hour_ts, kwh, lamp_kwh, readings) as plain tuples."""
     kwh = chunk["kwh"].to_numpy(dtype=float)
-    columns = (chunk["cabinet_id"].tolist(), chunk["hour_ts"].astype(np.int64).tolist(), kwh.tolist(),
-               np.round(kwh * 0.98, 4).tolist(), [_READINGS_PER_HOUR] * len(chunk))
+    return list(zip(chunk["cabinet_id"].tolist(), chunk["hour_ts"].astype(np.int64).tolist(), kwh.tolist(),
+                    np.round(kwh * 0.98, 4).tolist(), [_READINGS_PER_HOUR] * len(chunk)))
+
+
+def _prefetched(chunks: Iterable[pd.DataFrame], depth: int = 2) -> Iterator[list[tuple]]:
+    """Generate and convert the next chunks in a thread while the database writes this one."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                q.put(_energy_rows(chunk))
+        except BaseException as exc:  # handed over to the consumer, raised there
+            failure.append(exc)
+        finally:
+            q.put(done)
+
+    worker = threading.Thread(target=produce, name="backfill-energy", daemon=True)
+    worker.start()
+    while (item := q.get()) is not done:
+        yield item
+    worker.join()
+    if failure:
+        raise failure[0]
+
+
+def _insert_energy(conn, rows: list[tuple]) -> int:
     if conn.dialect.name == "sqlite":
         stmt = energy_hourly.insert().values({c: bindparam(c) for c in _ENERGY_COLUMNS}).compile(dialect=conn.dialect)
-        conn.exec_driver_sql(str(stmt), list(zip(*columns)))
+        conn.exec_driver_sql(str(stmt), rows)
     else:
-        conn.execute(energy_hourly.insert(), [dict(zip(_ENERGY_COLUMNS, row)) for row in zip(*columns)])
-    return len(chunk)
+        conn.execute(energy_hourly.insert(), [dict(zip(_ENERGY_COLUMNS, row)) for row in rows])
+    return len(rows)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -137,9 +167,9 @@ def write_history(store: Any, history: History, energy: Iterable[pd.DataFrame], 
         t_facts = time.perf_counter()
         energy_rows = 0
         # One transaction per chunk, so the live processor never waits on the lock for long.
-        for chunk in energy:
+        for rows in _prefetched(energy):
             with conn.begin():
-                energy_rows += _insert_energy(conn, chunk)
+                energy_rows += _insert_energy(conn, rows)
             if progress:
                 progress(energy_rows)
         if sqlite:

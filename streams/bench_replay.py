@@ -117,8 +117,8 @@ def _bench_recorder(bootstrap: str, recording: Recording, folder: Path, n: int) 
 
 
 def bench_replay(hours: float = 2.0, speed: float = 60.0, window_s: float = 60.0,
-                 record_events: int = 100_000) -> dict[str, float]:
-    """Build a Dijon-scale recording, replay it at `speed` for `window_s` of wall time, seek, and record."""
+                 record_events: int = 100_000, fast_s: float = 2.0) -> dict[str, float]:
+    """Build a Dijon-scale recording, record part of it, replay it at `speed` for `window_s` of wall time, seek."""
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="vigie-bench-replay-") as tmp:
         started = time.perf_counter()
@@ -157,6 +157,12 @@ def bench_replay(hours: float = 2.0, speed: float = 60.0, window_s: float = 60.0
             figures["seek_to_s"] = round(seek_to)
             figures["snapshot_events"] = replayer.progress().snapshot_events
             figures["seek_back_s"] = round(replayer.seek(m.duration_s * 0.25), 3)
+            before, t1 = replayer.progress().sent, time.perf_counter()
+            replayer.set_speed(None)
+            replayer.resume()
+            time.sleep(fast_s)
+            replayer.pause()
+            figures["fast_events_per_s"] = round((replayer.progress().sent - before) / (time.perf_counter() - t1))
             sent = replayer.stop().sent
             topics = [name for name, _ in namespace_topics(replayer.namespace)]
             figures["delivered_events"] = _count(broker.bootstrap, topics, sent)

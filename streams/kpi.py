@@ -147,7 +147,7 @@ def _months(contract: Contract, start: pd.Timestamp, end: pd.Timestamp) -> list[
 
 
 def _history(frames: KpiFrames, contract: Contract, p: Period, dark: pd.Series) -> pd.DataFrame:
-    """One row per month of the period (from `since` up to as_of): each KPI's value and penalty, and the capped total."""
+    """One row per month of the period, from `since` to as_of: each KPI's value and penalty, and the capped total."""
     since, as_of = _since(frames), frames.as_of
     months = [m for m in months_of(contract, p) if m.start < as_of and (since is None or m.end > since)]
     if not months or since is None:
@@ -175,7 +175,8 @@ def _history(frames: KpiFrames, contract: Contract, p: Period, dark: pd.Series) 
         for fam in contract.families:
             av = _family(frames, contract, fam, lo, hi)
             key = f"availability_{fam.key}"
-            row.update({key: av.pct, f"penalty_{key}": _short(av.pct, fam.target_pct) * fam.penalty_eur_per_point_month})
+            penalty = _short(av.pct, fam.target_pct) * fam.penalty_eur_per_point_month
+            row.update({key: av.pct, f"penalty_{key}": penalty})
         raw = sum(v for k, v in row.items() if k.startswith("penalty_"))
         row.update(penalties_raw=raw, penalties=min(raw, contract.monthly_cap_eur))
         rows.append(row)

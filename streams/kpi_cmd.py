@@ -71,11 +71,11 @@ def run(args: argparse.Namespace, settings) -> int:
     except (ContractError, ValueError) as exc:
         print(f"kpi: {exc}", file=sys.stderr)
         return 2
-    store = open_store(settings, args.namespace)
-    frames = read_frames(store, contract, inventory_assets(settings), as_of=as_of, since=p.start)
     if min(p.end, as_of) <= p.start:
         print(f"kpi: period {p.label} has not started at {as_of.isoformat()}", file=sys.stderr)
         return 2
+    store = open_store(settings, args.namespace)
+    frames = read_frames(store, contract, inventory_assets(settings), as_of=as_of, since=p.start)
     results = compute_kpis(frames, contract, p)
     elapsed = time.perf_counter() - t0
     if args.json:

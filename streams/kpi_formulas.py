@@ -172,7 +172,7 @@ class ComplianceFigures:
 
 def _share(on_time: pd.Series, key: pd.Series) -> dict[str, float]:
     grouped = on_time.groupby(key.astype(str))
-    return {k: 100.0 * float(v.mean()) for k, v in grouped if len(v)}
+    return {k: 100.0 * float(v.mean()) for k, v in grouped if len(v) and k}
 
 
 def intervention_compliance(incidents: pd.DataFrame, delays_h: Mapping[str, float],
@@ -201,7 +201,7 @@ def intervention_compliance(incidents: pd.DataFrame, delays_h: Mapping[str, floa
 
 
 def backlog(incidents: pd.DataFrame, delays_h: Mapping[str, float], at: pd.Timestamp) -> dict:
-    """Incidents open at `at` (opened, not resolved), those past their deadline unmade safe, per priority and commune."""
+    """Incidents open at `at`, and those past their deadline not made safe, per priority, domain and commune."""
     t = _sec(at)
     opened, resolved = to_seconds(incidents["opened"]), to_seconds(incidents["resolved"])
     is_open = (opened <= t) & (np.isnan(resolved) | (resolved > t))
@@ -260,7 +260,7 @@ def _covered(t: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AvailabilityFigures:
-    """Availability (%) of an equipment family over a window, overall and per commune, with its parts in device-hours."""
+    """Availability (%) of a family over a window, overall and per commune, with its parts in device-hours."""
 
     pct: float | None
     by_commune: Mapping[str, float]

@@ -25,7 +25,8 @@ __all__ = ["FEED_RULE", "frames_from_tables", "incidents_from_alerts", "inventor
            "read_frames"]
 
 FEED_RULE = "feed_down"
-FORECAST_LOOKBACK = pd.Timedelta(days=800)  # two years of complete months for the seasonal forecast
+# Fifteen complete months: the same month a year earlier and the year-over-year change of the last three.
+FORECAST_LOOKBACK = pd.Timedelta(days=470)
 
 
 def _ts(values) -> pd.Series:
@@ -128,11 +129,16 @@ def _energy_by_month(conn, contract: Contract, since: pd.Timestamp, until: pd.Ti
 
 
 def read_frames(store: Any, contract: Contract, inventory_assets: pd.DataFrame, *, as_of: pd.Timestamp,
-                since: pd.Timestamp) -> KpiFrames:
-    """Read what the KPIs of periods from `since` up to `as_of` need (energy from two years earlier, for the forecast)."""
+                since: pd.Timestamp, lookback: pd.Timedelta = FORECAST_LOOKBACK) -> KpiFrames:
+    """Read what the KPIs of periods from `since` up to `as_of` need.
+
+    Energy is read from `lookback` before `as_of` when that is earlier, for the seasonal
+    forecast; a caller that does not show the forecast passes `lookback=pd.Timedelta(0)` and
+    reads only its period (the energy scan is most of the cost).
+    """
     states = sorted(contract.states.fault | contract.states.maintenance)
     lo_ms, hi_ms = _ms(since), _ms(as_of)
-    energy_since = max(min(since, as_of - FORECAST_LOOKBACK),
+    energy_since = max(min(since, as_of - lookback),
                        pd.Timestamp(contract.start, tz=contract.timezone).tz_convert("UTC"))
     margin_ms = 31 * 86_400_000
     iv_q = (select(state_intervals.c.asset_id, state_intervals.c.state, state_intervals.c.start_ts,

@@ -13,6 +13,7 @@ from kafka.errors import KafkaError
 
 from .kafka import BrokerUnavailable, make_consumer
 from .recording import Manifest, RecordingWriter, RollPolicy
+from .schemas import now_ms
 from .topics import LIVE, namespace_topics, parse_topic, validate_namespace
 
 __all__ = ["RecordProgress", "Recorder", "RecorderError", "resolve_topics"]
@@ -91,7 +92,7 @@ class Recorder:
         """Connect, fix the starting offsets of every partition, then record in a background thread."""
         if self._thread is not None:
             raise RecorderError("this recorder was already started")
-        self._start_ms = int(time.time() * 1000)
+        self._start_ms = now_ms()
         consumer = make_consumer(self.bootstrap, check_crcs=True)
         try:
             partitions = self._assign(consumer)
@@ -142,7 +143,7 @@ class Recorder:
                 with self._lock:
                     for tp, messages in batch.items():
                         for m in messages:
-                            ts = m.timestamp if m.timestamp is not None and m.timestamp >= 0 else int(time.time() * 1000)
+                            ts = m.timestamp if m.timestamp is not None and m.timestamp >= 0 else now_ms()
                             if ts < min_ts:
                                 continue
                             writer.append(tp.topic, tp.partition, m.offset, ts, m.key, m.value, m.headers or None)

@@ -17,6 +17,7 @@ import hashlib
 import heapq
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -88,6 +89,7 @@ class RollPolicy:
     max_records: int = 100_000
     max_bytes: int = 16 * 1024 * 1024
     max_age_s: float = 300.0
+    max_buffered_bytes: int = 64 * 1024 * 1024  # over every topic: past it, the largest topic rolls
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class Manifest:
     end_ms: int | None = None
     event_versions: dict[str, dict[str, int]] = field(default_factory=dict)
     segments: list[SegmentInfo] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -198,6 +201,7 @@ class _TopicBuffer:
         self.clear()
 
     def clear(self) -> None:
+        """Forget the buffered records (they are in a segment now)."""
         self.partition: list[int] = []
         self.offset: list[int] = []
         self.ts: list[int] = []
@@ -215,7 +219,7 @@ class RecordingWriter:
     """Writes records into a recording folder, one rolling Parquet segment per topic, with bounded memory."""
 
     def __init__(self, folder: str | Path, *, namespace: str | None = None, roll: RollPolicy = RollPolicy(),
-                 clock=time.monotonic) -> None:
+                 meta: dict | None = None, clock=time.monotonic) -> None:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise RecordingError(f"{self.folder} exists and is not a folder")
@@ -227,20 +231,18 @@ class RecordingWriter:
         self._buffers: dict[str, _TopicBuffer] = {}
         self._seq: dict[str, int] = {}
         self.buffered = 0
+        self.buffered_bytes = 0
         self.max_buffered = 0
         self.bytes_written = 0
         self.manifest = Manifest(
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             tool_version=_tool_version(),
             namespace=namespace,
+            meta=dict(meta or {}),
         )
         self._versions: dict[str, dict[int, int]] = {}
         self._write_manifest()
 
-    @property
-    def buffered_bytes(self) -> int:
-        """Approximate size of the records held in memory, not yet in a segment."""
-        return sum(buf.bytes for buf in self._buffers.values())
 
     def add_topic(self, topic: str) -> None:
         """Declare a recorded topic, so it is listed even if it carries no record."""
@@ -265,7 +267,9 @@ class RecordingWriter:
         buf.key.append(key)
         buf.value.append(value)
         buf.headers.append(headers or None)
-        buf.bytes += (len(value) if value else 0) + (len(key) if key else 0) + 32
+        size = (len(value) if value else 0) + (len(key) if key else 0) + 32
+        buf.bytes += size
+        self.buffered_bytes += size
         self.buffered += 1
         if self.buffered > self.max_buffered:
             self.max_buffered = self.buffered
@@ -273,6 +277,8 @@ class RecordingWriter:
             self._count_version(value)
         if len(buf.ts) >= self.roll.max_records or buf.bytes >= self.roll.max_bytes:
             self.flush_topic(topic)
+        elif self.buffered_bytes >= self.roll.max_buffered_bytes:
+            self.flush_topic(max(self._buffers, key=lambda t: self._buffers[t].bytes))
 
     def _count_version(self, value: bytes) -> None:
         try:
@@ -325,6 +331,7 @@ class RecordingWriter:
         m.event_versions = {k: {str(v): n for v, n in sorted(vs.items())} for k, vs in sorted(self._versions.items())}
         self.bytes_written += info.bytes
         self.buffered -= len(order)
+        self.buffered_bytes -= buf.bytes
         buf.clear()
         self._write_manifest()
         return info
@@ -366,6 +373,7 @@ class Recording:
         self.manifest = manifest
         self._by_topic: dict[str, list[SegmentInfo]] = {t: [] for t in manifest.topics}
         self._index: KeyIndex | None = None
+        self._index_lock = threading.Lock()
         for seg in manifest.segments:
             self._by_topic.setdefault(seg.topic, []).append(seg)
 
@@ -441,24 +449,29 @@ class Recording:
             yield from map(Record, ts[first:], [topic] * len(headers), rows["partition"].to_pylist(),
                            rows["offset"].to_pylist(), rows["key"].to_pylist(), rows["value"].to_pylist(), headers)
 
-    def iter_records(self, from_ms: int | None = None) -> Iterator[Record]:
-        """Records of every topic merged in timestamp order, from a timestamp on."""
-        return heapq.merge(*(self.iter_topic(t, from_ms) for t in self.topics), key=itemgetter(0))
+    def iter_records(self, from_ms: int | None = None, topics: Iterable[str] | None = None) -> Iterator[Record]:
+        """Records of every topic (or of some) merged in timestamp order, from a timestamp on."""
+        chosen = self.topics if topics is None else list(topics)
+        return heapq.merge(*(self.iter_topic(t, from_ms) for t in chosen), key=itemgetter(0))
 
     def key_index(self) -> "KeyIndex":
         """The index of every record's key and timestamp, built on first use (about 12 bytes a record)."""
-        if self._index is None:
-            self._index = KeyIndex(self)
-        return self._index
+        with self._index_lock:
+            if self._index is None:
+                self._index = KeyIndex(self)
+            return self._index
 
-    def snapshot_table(self, before_ms: int) -> pa.Table:
+    def snapshot_table(self, before_ms: int, topics: Iterable[str] | None = None) -> pa.Table:
         """The last record of each (topic, key) strictly before a timestamp, as a table in timestamp order.
 
         Records without a key carry no state of an asset and are left out. The key index says
         which records win; their values are read from the row groups that hold them.
         """
         parts = []
+        chosen = set(self.topics if topics is None else topics)
         for topic, rows in self.key_index().last_before(before_ms).items():
+            if topic not in chosen:
+                continue
             segs = self.segments(topic)
             seg_of_row = rows >> 32
             for n in np.unique(seg_of_row):
@@ -479,9 +492,9 @@ class Recording:
         local = rows - starts[group_of_row] + read_starts[np.searchsorted(groups, group_of_row)]
         return table.take(pa.array(local)).cast(SEGMENT_SCHEMA)
 
-    def snapshot(self, before_ms: int) -> list[Record]:
+    def snapshot(self, before_ms: int, topics: Iterable[str] | None = None) -> list[Record]:
         """`snapshot_table` as a list of records."""
-        table = self.snapshot_table(before_ms)
+        table = self.snapshot_table(before_ms, topics)
         return list(map(Record, table["timestamp_ms"].to_pylist(), table["topic"].to_pylist(),
                         table["partition"].to_pylist(), table["offset"].to_pylist(), table["key"].to_pylist(),
                         table["value"].to_pylist(), headers_of(table["headers"])))

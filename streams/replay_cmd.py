@@ -33,11 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="recording folder written by `vigie record`")
     parser.add_argument("--session", required=True, help="training session name: replays into train-NAME.*")
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=float, default=1.0, help="speed factor, 1 = real time (default), 60 = an hour a minute")
+    pace.add_argument("--speed", type=float, default=1.0,
+                      help="speed factor: 1 = real time (default), 60 = an hour a minute")
     pace.add_argument("--fast", action="store_true", help="as fast as possible")
     parser.add_argument("--from", dest="start", type=parse_offset, default=0.0, metavar="OFFSET",
                         help="start this far into the recording (S or H:M:S), rebuilding the state there")
     parser.add_argument("--loop", action="store_true", help="start again from the beginning at the end")
+    parser.add_argument("--all-topics", action="store_true",
+                        help="also replay alerts, dead letters and operator commands (by default only field "
+                             "events: the session's own processor and trainees produce the rest)")
     parser.add_argument("--progress-every", type=float, default=1.0, metavar="S", help="seconds between progress lines")
 
 
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     try:
         replayer = Replayer(args.folder, session=args.session, bootstrap=settings.kafka_bootstrap,
-                            speed=None if args.fast else args.speed, start_s=args.start, loop=args.loop)
+                            speed=None if args.fast else args.speed, start_s=args.start, loop=args.loop,
+                            derived=args.all_topics)
         replayer.play()
     except (RecordingError, IsolationError, BrokerUnavailable, ValueError) as exc:
         print(f"vigie replay: {exc}", file=sys.stderr)

@@ -32,16 +32,16 @@ from kafka.structs import TopicPartition
 
 from .kafka import BrokerUnavailable, ensure_topics, make_producer
 from .recording import Record, Recording, RecordingError, headers_of
-from .topics import is_live, parse_topic, topic_name, training_namespace, validate_namespace
+from .topics import CATALOG, is_live, parse_topic, topic_name, training_namespace, validate_namespace
 
 __all__ = [
     "BulkPublisher",
     "IsolationError",
-    "crc32c",
     "MAX_SPEED",
     "ReplayProgress",
     "ReplaySink",
     "Replayer",
+    "crc32c",
     "encode_batch",
     "find_ts",
     "rewrite_ts",
@@ -52,6 +52,7 @@ MAX_SPEED = 10_000.0
 _Topic = ProduceRequest.TopicProduceData
 _Partition = _Topic.PartitionProduceData
 _BATCH = 2000
+_BULK = 5000
 
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]')
 _NESTING = re.compile(rb'[{}\[\]\\]')
@@ -211,7 +212,7 @@ def encode_batch(records: list[tuple[int, bytes | None, bytes | None, list | Non
 
 
 class BulkPublisher:
-    """Publishes many records in a few produce requests of pre-built record batches."""
+    """Publishes many records in a few produce requests of pre-built record batches (never to `live.*`)."""
 
     # kafka-python's producer spends about 30 µs a record in Python: a 35,000-event state snapshot
     # would take over a second through it, and a seek must take less.
@@ -258,6 +259,9 @@ class BulkPublisher:
     def publish(self, groups: dict[tuple[str, int], list]) -> None:
         """Write each (topic, partition)'s records, in order, and wait for the broker's acknowledgement."""
         cluster = self._client.cluster
+        for topic in {t for t, _ in groups}:
+            if is_live(topic):
+                raise IsolationError(f"refusing to write to the live topic {topic!r}")
         self.prepare({t for t, _ in groups})
         chunked = {tp: self._chunks(records) for tp, records in groups.items() if records}
         # One batch per partition per request: a request must not name a partition twice.
@@ -311,6 +315,11 @@ class ReplaySink:
         # gzip shrinks what kafka-python checksums in pure Python: bursts go out about twice as fast.
         producer = make_producer(bootstrap, compression_type="gzip", linger_ms=10, batch_size=1024 * 1024)
         return cls(producer, namespace, BulkPublisher(bootstrap))
+
+    @property
+    def bulk(self) -> bool:
+        """True when `send_many` writes whole record batches (much faster than record by record)."""
+        return self._bulk is not None
 
     def check(self, topic: str) -> None:
         """Raise IsolationError unless the topic belongs to this sink's training namespace."""
@@ -417,6 +426,11 @@ def _hms(seconds: float) -> str:
     return f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+def _is_field_topic(topic: str) -> bool:
+    _, domain, kind = parse_topic(topic)
+    return any(s.source for s in CATALOG if (s.domain, s.kind) == (domain, kind))
+
+
 def _check_speed(speed: float | None) -> float | None:
     if speed is None or speed == math.inf:
         return None
@@ -430,15 +444,19 @@ class Replayer:
 
     `play()` starts; `pause()`, `resume()`, `seek(offset_s)`, `set_speed(x)` steer it from any
     thread; `progress()` reports; `stop()` ends it. A seek first publishes, as fast as possible,
-    the last record of every (topic, key) before the point, so the room's state is rebuilt there.
+    the last record of every (topic, key) before the point, so the room's state is rebuilt there;
+    to find those records fast the replayer keeps the recording's key index in memory (about 12
+    bytes a record). Only field topics are replayed unless `derived`: alerts, dead letters and
+    operator commands are what the training session's own processor and trainees produce.
     """
 
     def __init__(self, recording: Recording | str | Path, *, session: str, bootstrap: str | None = None,
-                 speed: float | None = 1.0, start_s: float = 0.0, loop: bool = False,
+                 speed: float | None = 1.0, start_s: float = 0.0, loop: bool = False, derived: bool = False,
                  sink: ReplaySink | None = None, clock=time.time) -> None:
         self.recording = recording if isinstance(recording, Recording) else Recording.open(recording)
         self.namespace = training_namespace(session)
         self.targets = {t: target_topic(t, self.namespace) for t in self.recording.topics}
+        self.topics = [t for t in self.recording.topics if derived or _is_field_topic(t)]
         self.bootstrap = bootstrap
         self.loop = loop
         self._sink = sink
@@ -599,13 +617,14 @@ class Replayer:
     def _peek(self) -> Record | None:
         if self._next is None:
             if self._iter is None:
-                self._iter = self.recording.iter_records(self._position_ms)
+                self._iter = self.recording.iter_records(self._position_ms, self.topics)
             self._next = next(self._iter, None)
         return self._next
 
     def _run(self) -> None:
+        # Build the key index beside the playback, so a seek finds it ready (pyarrow releases the GIL).
+        threading.Thread(target=self.recording.key_index, name="replay-index", daemon=True).start()
         try:
-            self.recording.key_index()  # built before any seek needs it
             while True:
                 with self._cond:
                     self._cond.wait_for(lambda: self._stopping or self._pending_seek is not None
@@ -623,7 +642,8 @@ class Replayer:
                     if self._paused or self._pending_seek is not None or self._stopping:
                         continue
                     if self._speed is not None:
-                        wait = self._anchor_wall + (self._next.ts - self._anchor_rec) / 1000 / self._speed - self._clock()
+                        due = self._anchor_wall + (self._next.ts - self._anchor_rec) / 1000 / self._speed
+                        wait = due - self._clock()
                         if wait > 0.001:
                             self._cond.wait(min(wait, 0.5))
                             continue
@@ -646,6 +666,9 @@ class Replayer:
                 pass
 
     def _send_due(self, anchor_rec: int, anchor_wall: float, speed: float | None) -> None:
+        if speed is None and self._sink.bulk:
+            self._send_bulk()
+            return
         now = self._clock()
         horizon = math.inf if speed is None else anchor_rec + (now - anchor_wall) * 1000 * speed
         for _ in range(_BATCH):
@@ -663,11 +686,29 @@ class Replayer:
             due = anchor_wall + (self._last_sent_ms - anchor_rec) / 1000 / speed
             self._lag_s = max(0.0, self._clock() - due)
 
+    def _send_bulk(self) -> None:
+        with self._send_lock:
+            rows = []
+            while len(rows) < _BULK and not (self._paused or self._pending_seek is not None or self._stopping):
+                r = self._peek()
+                if r is None:
+                    break
+                rows.append(r)
+                self._next = None
+            if not rows:
+                return
+            stamps = [self._replay_ts(r.ts, 0, 0.0, None) for r in rows]
+            values = [r.value if r.value is None else rewrite_ts(r.value, t) for r, t in zip(rows, stamps)]
+            self._sink.send_many([self.targets[r.topic] for r in rows], [r.partition for r in rows],
+                                 [r.key for r in rows], values, [r.headers for r in rows], stamps)
+            self._last_sent_ms = rows[-1].ts
+            self._sent += len(rows)
+
     def _at_end(self) -> None:
         self._sink.flush()
         with self._cond:
             self._position_ms = self.recording.end_ms
-            if self.loop and self.recording.manifest.events and not self._stopping:
+            if self.loop and any(self.recording.manifest.counts.get(t) for t in self.topics) and not self._stopping:
                 self._loops += 1
                 self._iter, self._next, self._last_sent_ms = None, None, None
                 self._position_ms = self._anchor_rec = self.recording.start_ms
@@ -679,7 +720,7 @@ class Replayer:
     def _do_seek(self, target: int) -> None:
         started = time.perf_counter()
         self._sink.flush()
-        table = self.recording.snapshot_table(target)
+        table = self.recording.snapshot_table(target, self.topics)
         with self._cond:
             speed = self._speed
         now_ms = int(self._clock() * 1000)

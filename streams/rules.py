@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from .schemas import INCIDENT_CATEGORIES, SEVERITIES, Event, IncidentReport, WeatherObservation
+from .schemas import EVENT_TYPES, INCIDENT_CATEGORIES, SEVERITIES, Event, IncidentReport, WeatherObservation
 
 __all__ = [
     "DEFAULT_RULES",
@@ -161,6 +161,7 @@ class RuleSet:
     escalate_after_s: Mapping[str, float]
     escalate_raise_to: Mapping[str, str]
     by_event: Mapping[str, tuple[EquipmentRule, ...]] = field(default_factory=dict)
+    by_type: Mapping[type, tuple[EquipmentRule, ...]] = field(default_factory=dict)
 
     def rule_ids(self) -> set[str]:
         """Every rule id an alert can carry."""
@@ -344,6 +345,7 @@ def parse_rules(data: Any, source: str = "rules") -> RuleSet:
         escalate_after_s=es.mapping("after_s", value_kind=(int, float), keys=SEVERITIES),
         escalate_raise_to=es.mapping("raise_to", SEVERITIES, keys=SEVERITIES),
         by_event={kind: tuple(r for r in equipment if r.event == kind) for kind in {r.event for r in equipment}},
+        by_type={t: tuple(r for r in equipment if r.event == t.__struct_config__.tag) for t in EVENT_TYPES},
     )
     _check_references(ruleset, source)
     return ruleset
@@ -450,9 +452,10 @@ def evaluate(event: Event, active: Mapping[str, Iterable[str]], rules: RuleSet) 
     Edge rules (alarm flags) raise on every flag, each an occurrence; level rules (readings)
     raise when the reading enters or changes fault value, and clear on the first reading out.
     """
-    if isinstance(event, WeatherObservation):
+    cls = type(event)
+    if cls is WeatherObservation:
         return _weather_signals(event, rules.weather, active)
-    equipment = rules.by_event.get(event.kind)
+    equipment = rules.by_type.get(cls)
     return _equipment_signals(event, equipment, active) if equipment else []
 
 

@@ -37,6 +37,12 @@ __all__ = ["ASSET_KIND_OF_EVENT", "SYSTEM", "Alert", "AlertEngine", "AssetMeta",
 
 SYSTEM = "system"
 HOUR_MS = 3_600_000
+# event type -> (asset kind, field holding the base state or None when the event leaves it alone)
+_TYPE_INFO = {
+    LampTelemetry: ("light", "power_state"), LampFault: ("light", None), CabinetMetering: ("cabinet", "lamps_on"),
+    SignalStatus: ("signal", "mode"), SignalFault: ("signal", None), CameraHealth: ("camera", "state"),
+    WeatherObservation: ("weather", "temperature_c"),
+}
 ASSET_KIND_OF_EVENT = {
     "lamp.telemetry": "light", "lamp.fault": "light", "cabinet.metering": "cabinet", "signal.status": "signal",
     "signal.fault": "signal", "camera.health": "camera", "weather.observation": "weather",
@@ -187,6 +193,8 @@ class AlertEngine:
         self.pending_clear: set[int] = set()
         self.feed_last: dict[str, int] = {}
         self.feed_since: dict[str, int] = {}  # when a feed came back after being down
+        self.down_feeds: set[str] = set()
+        self._lost = rules.comm_loss.rule
         self.start_ts: int | None = None  # event time this process started watching from
         self.watermark = 0
         self.outbox = Outbox()
@@ -232,6 +240,8 @@ class AlertEngine:
         for alert in self.by_id.values():
             if alert.details.get("pending_clear_ts") is not None:
                 self.pending_clear.add(alert.id)
+            if alert.rule == self.rules.feed_down.rule and "feed" in alert.details:
+                self.down_feeds.add(alert.details["feed"])
         self.feed_last.update(feed_last or {})
         self.due = self._next_due()
 
@@ -252,30 +262,40 @@ class AlertEngine:
             self.tick(ts)
         if ts > self.watermark:
             self.watermark = ts
-        self._feed_seen(feed, ts)
-        if isinstance(event, IncidentReport):
-            self._report(event)
-            return
-        kind = ASSET_KIND_OF_EVENT.get(event.kind)
-        if kind is None:
+        last = self.feed_last.get(feed)
+        if last is None or ts > last:
+            self.feed_last[feed] = ts
+            if self._parked:
+                parked = self._parked.get(feed)
+                if parked and parked[0][0] < ts:
+                    self.due = min(self.due, ts)  # the feed speaks again: its silent assets are now lost
+        if self.down_feeds and feed in self.down_feeds:
+            self._feed_back(feed, ts)
+        info = _TYPE_INFO.get(type(event))
+        if info is None:
+            if isinstance(event, IncidentReport):
+                self._report(event)
             return  # bus priority, command acks: counted in stream health only
+        kind, base_field = info
         rec = self.records.get(event.asset_id)
         if rec is None:
             rec = self._new_record(event, kind)
         elif ts >= rec.last_seen:
             rec.last_seen = ts
-        base = _base_state(event)
-        if base is not None:
-            self._meter(rec, event)
+        if base_field is not None:
+            if kind == "light" or kind == "cabinet":
+                self._meter(rec, event)
             rec.attrs = event
-            rec.base = base
+            rec.base = _base_state(event)
             rec.last_updated = ts
         self.outbox.records[rec.asset_id] = rec
-        if self.rules.comm_loss.rule in rec.faults:
-            self._on_signal(Signal(self.rules.comm_loss.rule, rec.asset_id, False, "silent", ts, level=True), rec)
-        for sig in evaluate(event, rec.faults, self.rules):
+        faults = rec.faults
+        if faults and self._lost in faults:
+            self._on_signal(Signal(self._lost, rec.asset_id, False, "silent", ts, level=True), rec)
+        for sig in evaluate(event, faults, self.rules):
             self._on_signal(sig, rec)
-        self._refresh_state(rec, ts)
+        if faults or rec.state != rec.base:
+            self._refresh_state(rec, ts)
         if not rec.watched and kind in self._watch:
             self._watch_asset(rec)
 
@@ -287,11 +307,11 @@ class AlertEngine:
         return rec
 
     def _meter(self, rec: AssetRecord, event: Event) -> None:
-        if isinstance(event, LampTelemetry):
+        if type(event) is LampTelemetry:
             value, scale, slot = event.energy_wh, 0.001, 1
             meta = self.meta.get(rec.asset_id)
             cabinet = event.cabinet_id or (meta.cabinet_id if meta else None) or "-"
-        elif isinstance(event, CabinetMetering):
+        elif type(event) is CabinetMetering:
             value, scale, slot, cabinet = event.energy_kwh, 1.0, 0, rec.asset_id
         else:
             return
@@ -510,14 +530,8 @@ class AlertEngine:
 
     # -- timers --------------------------------------------------------------------------------
 
-    def _feed_seen(self, feed: str, ts: int) -> None:
-        last = self.feed_last.get(feed)
-        if last is None or ts > last:
-            self.feed_last[feed] = ts
-            parked = self._parked.get(feed)
-            if parked and parked[0][0] < ts:
-                self.due = min(self.due, ts)  # the feed speaks again: its silent assets are now lost
-
+    def _feed_back(self, feed: str, ts: int) -> None:
+        self.down_feeds.discard(feed)
         down = self.active.get((self.rules.feed_down.rule, self._feed_topic(feed)))
         if down is not None:
             self._resolve(down, ts, "events flow again")
@@ -669,6 +683,7 @@ class AlertEngine:
                     sig = Signal(fd.rule, topic, True, "silent", last + int(silent_s * 1000), fd.severity,
                                  fd.priority, feed.split(".")[0], f"{fd.title}: {feed}", True)
                     self._open(sig, details={"feed": feed, "last_event_ts": last})
+                self.down_feeds.add(feed)
             elif (fd.rule, topic) in self.active:
                 down.add(feed)
         return down

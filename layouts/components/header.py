@@ -29,13 +29,15 @@ def format_age(seconds: float | None, lang: str) -> str:
     return t("unit.h", lang, n=int(seconds // 3600))
 
 
-def header(lang: str) -> html.Header:
-    """The header strip; its live parts are filled by callbacks."""
-    return html.Header(className="header", children=[
-        html.Div(className="brand", children=[
-            html.Span(t("app.brand", lang), className="brand-name"),
-            html.Span(t("app.subtitle", lang), className="brand-sub"),
-        ]),
+def header(lang: str, namespace: str = "live") -> html.Header:
+    """The header strip; its live parts are filled by callbacks. A training session says so, loudly."""
+    training = namespace != "live"
+    brand = [html.Span(t("app.brand", lang), className="brand-name"),
+             html.Span(t("app.subtitle", lang), className="brand-sub")]
+    if training:
+        brand.append(html.Span(t("header.training", lang, session=namespace), className="training-badge"))
+    return html.Header(className="header header-training" if training else "header", children=[
+        html.Div(className="brand", children=brand),
         html.Div(id=ids.HEADER_KPIS, className="kpis", children=kpi_tiles([], lang)),
         html.Div(id=ids.HEADER_SEVERITY, className="sev-counts", children=severity_chips({}, lang)),
         html.Div(className="header-tools", children=[

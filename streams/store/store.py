@@ -10,6 +10,7 @@ misses a change.
 
 from __future__ import annotations
 
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -147,17 +148,18 @@ class _Bulk:
         self.sql = str(compiled)
         self.names = list(compiled.positiontup) if compiled.positional else None
         self.json = frozenset(json_columns)
+        if self.names is not None:
+            getter = operator.itemgetter(*self.names)
+            self._get = getter if len(self.names) > 1 else (lambda r: (getter(r),))
 
     def run(self, conn: Connection, rows: list[dict]) -> None:
         """Execute for every row."""
-        js = self.json
-        if self.names is not None:
-            names = self.names
-            params = [tuple(_json_text(r[n]) if n in js else r[n] for n in names) for r in rows]
-        elif js:
-            params = [{k: (_json_text(v) if k in js else v) for k, v in r.items()} for r in rows]
-        else:
-            params = rows
+        for column in self.json:
+            for r in rows:
+                value = r[column]
+                if value is not None and not isinstance(value, str):
+                    r[column] = _json_text(value)
+        params = [self._get(r) for r in rows] if self.names is not None else rows
         conn.exec_driver_sql(self.sql, params)
 
 

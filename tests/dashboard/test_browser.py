@@ -57,6 +57,8 @@ def _seed(kit, inventory, n_faults: int = 40) -> dict:
                       "title": f"Panne lampe {lamp.name}", "lat": lamp.lat, "lon": lamp.lon,
                       "commune_code": lamp.commune_code, "due_in_s": (900, 5400, -120, 20000, 3000, 600)[i]})
     alert_ids = kit.alerts(specs)
+    child = lights.iloc[6]  # absorbed by the first critical alert (topology): not a row of its own
+    kit.alerts([{"asset_id": child.asset_id, "parent_id": alert_ids[0], "lat": child.lat, "lon": child.lon}])
     now = int(time.time() * 1000)
     first = faulty.iloc[0].asset_id
     kit.store.apply_batch(BatchWrite(group_id="test", intervals=[
@@ -98,7 +100,7 @@ def test_page_loads_with_its_layers_and_live_markers(store_kit, serve, page, inv
         assert page.locator(".vigie-alert").count() == len(seeded["alert_ids"])
         assert page.locator(".ag-center-cols-container .ag-row").count() == len(seeded["alert_ids"])
         first_row = page.locator(".ag-center-cols-container .ag-row[row-index='0']")
-        assert "Critique" in first_row.inner_text()
+        assert "Critique" in first_row.inner_text() and "· +1" in first_row.inner_text()
         assert page.locator(".due-overdue").count() >= 1
         assert page.locator("#stale-banner").get_attribute("class") == "banner banner-hidden"
         page.screenshot(path=str(artifacts / "01-overview.png"))
@@ -135,7 +137,8 @@ def test_an_alert_acknowledged_in_the_ui_is_acknowledged_in_the_store(store_kit,
         page.click("#action-ack")
         assert _wait(lambda: all(store_kit.store.alert(i)["state"] == "acknowledged" for i in seeded["alert_ids"]),
                      timeout=8)
-        assert _wait(lambda: "1 refusée" in page.locator("#action-feedback").inner_text(), timeout=5)
+        assert _wait(lambda: "1 refusée(s): #" in page.locator("#action-feedback").inner_text(), timeout=5)
+        assert "alerte acquittée" in page.locator("#action-feedback").inner_text()
         # the filter narrows the queue
         page.locator("#filter-severity").click()
         page.get_by_role("option", name="Majeure").click()
@@ -195,6 +198,9 @@ def test_stale_banner_appears_when_data_stops(store_kit, serve, page, inventory,
             page.screenshot(path=str(artifacts / "05-stale.png"))
             store_kit.heartbeat()  # the processor is back: the banner goes away
             page.wait_for_selector("#stale-banner.banner-hidden", state="attached", timeout=6_000)
+        # the dashboard server itself is gone: the browser says so on its own
+        page.wait_for_selector("#connection-banner.banner-connection", timeout=12_000)
+        page.screenshot(path=str(artifacts / "05b-connection-lost.png"))
     finally:
         alive.clear()
 

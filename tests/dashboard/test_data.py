@@ -51,6 +51,9 @@ def test_queue_sorted_by_severity_then_deadline_and_filtered(store_kit):
     assert [a["id"] for a in source.open_alerts(AlertFilters.of(communes=["21166"]))] == [ids[2]]
     assert [a["id"] for a in source.open_alerts(AlertFilters.of(severities=["minor"]))] == [ids[0]]
     assert source.severity_counts() == {"critical": 2, "major": 1, "minor": 1, "info": 0}
+    store_kit.alerts([{"asset_id": "LP-000004", "parent_id": ids[1]}, {"asset_id": "LP-000005", "parent_id": ids[1]}])
+    queue = source.open_alerts()
+    assert len(queue) == 4 and next(a for a in queue if a["id"] == ids[1])["children"] == 2
 
 
 def test_actions_follow_the_store_lifecycle_and_are_audited(store_kit):
@@ -61,7 +64,7 @@ def test_actions_follow_the_store_lifecycle_and_are_audited(store_kit):
     assert result.done == tuple(ids) and not result.refused
     assert source.alerts_version() != version
     again = source.acknowledge([ids[0]], "op-1")
-    assert again.done == () and again.refused[0][0] == ids[0]
+    assert again.done == () and again.refused == ((ids[0], "state:acknowledged"),)
     assert source.assign([ids[0]], "lighting", "op-1").done == (ids[0],)
     assert source.close([ids[0]], "op-1", "done").refused  # close needs resolved first
     assert source.resolve([ids[0]], "op-1", "lamp replaced").done == (ids[0],)
@@ -87,7 +90,7 @@ def test_unreachable_store_reads_as_unavailable_not_calm(tmp_path):
     health = source.health()
     assert not health.store_ok
     assert source.open_alerts() == [] and source.changes_since(5).seq == 5
-    assert source.acknowledge([1], "op").refused
+    assert source.acknowledge([1], "op").refused == ((1, "store"),)
 
 
 def test_history_and_linked_reports(store_kit):

@@ -27,3 +27,23 @@ def test_tiles_add_a_base_layer(store_kit, inventory):
     layout = app.server.test_client().get("/_dash-layout").json
     text = json.dumps(layout, ensure_ascii=False)
     assert "http://tiles.local/{z}/{x}/{y}.png" in text and "© local" in text and "Tuiles" in text
+
+
+def test_a_training_room_says_so(tmp_path, inventory):
+    from dashboard.app import create_app
+    from streams.config import Settings
+
+    app = create_app(Settings(data_dir=tmp_path, namespace="train-ice"), inventory=inventory)
+    text = json.dumps(app.server.test_client().get("/_dash-layout").json, ensure_ascii=False)
+    assert "FORMATION · train-ice" in text
+    assert app.server.config["VIGIE_ROOM"].data.url.endswith("vigie-train-ice.db")
+
+
+def test_a_bad_namespace_is_refused(tmp_path, capsys):
+    from streams.config import Settings
+
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser)
+    args = parser.parse_args(["--namespace", "Bad Name"])
+    assert server.run(args, Settings(data_dir=tmp_path)) == 2
+    assert "invalid namespace" in capsys.readouterr().err

@@ -154,3 +154,14 @@ def test_a_second_backfill_needs_replace(store, assets, contract):
 
         from streams.store.schema import alerts
         assert conn.scalar(select(func.count()).select_from(alerts)) == len(history.alerts)
+
+
+def test_a_failing_energy_generator_is_reported(store, assets, contract):
+    history = generate_history(assets, contract, START, END, seed=7)
+
+    def broken():
+        yield _energy(assets, contract)
+        raise RuntimeError("generator broke")
+
+    with pytest.raises(RuntimeError, match="generator broke"):
+        write_history(store, history, broken())

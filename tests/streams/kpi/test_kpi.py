@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from astral import Observer
 from astral.sun import sunrise, sunset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.contract import load_contract
 from streams.darkness import dark_fraction, dark_hours
@@ -208,7 +210,7 @@ def test_backlog_at_a_moment():
     b = backlog(INCIDENTS, DELAYS, ts(12.25))
     # open at 12.25 h: 2 (resolved 13 h), 3 (never), 4 (21 h), 5 (26 h); 1 resolved at 12 h, 6 at 2 h
     assert b["open"] == 4
-    # past due and not made safe: 2 (due 12 h, safe 12.5 h) and 3 (due 24 h? no, not yet) -> only 2
+    # past due and not made safe at 12.25 h: only 2 (due at 12 h, made safe at 12.5 h); 3 is due at 24 h
     assert b["overdue"] == 1
     assert b["by_priority"] == {"P1": 1, "P2": 2, "P3": 1}
     assert backlog(INCIDENTS, DELAYS, ts(30))["overdue"] == 1  # incident 3, due at 24 h
@@ -369,3 +371,45 @@ def test_empty_frames_give_no_data(contract):
     with pytest.raises(ValueError, match="lacks column"):
         KpiFrames(as_of=T0, assets=pd.DataFrame(), lighting=LIGHTING, energy=ENERGY, states=STATES, outages=OUTAGES,
                   incidents=INCIDENTS)
+
+
+# --- availability against a minute-by-minute count -----------------------------------------------
+
+_interval = st.tuples(st.sampled_from(["CAB1", "L1", "L2", "S1"]), st.sampled_from(["fault", "maintenance", "on"]),
+                      st.integers(0, 120), st.integers(1, 60))
+
+
+@settings(max_examples=60, deadline=None)
+@given(intervals=st.lists(_interval, max_size=12), outages=st.lists(st.tuples(st.integers(0, 120), st.integers(1, 40)),
+                                                                   max_size=3))
+def test_availability_equals_a_minute_by_minute_count(intervals, outages):
+    minutes = 120
+    assets = ASSETS[ASSETS["asset_id"].isin(["CAB1", "L1", "L2"])]
+    states = pd.DataFrame({
+        "asset_id": [a for a, *_ in intervals], "state": [s for _, s, *_ in intervals],
+        "start": [T0 + pd.Timedelta(minutes=b) for *_, b, _ in intervals],
+        "end": [T0 + pd.Timedelta(minutes=b + n) for *_, b, n in intervals],
+    })
+    feed = pd.DataFrame({"feed": "lighting.telemetry", "start": [T0 + pd.Timedelta(minutes=b) for b, _ in outages],
+                         "end": [T0 + pd.Timedelta(minutes=b + n) for b, n in outages]})
+    got = availability(states, assets, feed, kinds=["light"], feeds=["lighting.telemetry"], fault_states=["fault"],
+                       maintenance_states=["maintenance"], start=T0, end=T0 + pd.Timedelta(minutes=minutes))
+    down = np.zeros(minutes, dtype=bool)
+    for b, n in outages:
+        down[b:b + n] = True
+    fault = maint = account = 0
+    for lamp in ("L1", "L2"):
+        mine = [(s, b, n) for a, s, b, n in intervals if a in (lamp, "CAB1")]
+        for m in range(minutes):
+            if down[m]:
+                continue
+            if any(s == "maintenance" and b <= m < b + n for s, b, n in mine):
+                continue
+            account += 1
+            fault += any(s == "fault" and b <= m < b + n for s, b, n in mine)
+    if account == 0:
+        assert got.pct is None
+    else:
+        assert got.pct == pytest.approx(100.0 * (1 - fault / account))
+        assert got.fault_h == pytest.approx(fault / 60.0)
+        assert got.accountable_h == pytest.approx(account / 60.0)

@@ -40,8 +40,8 @@ def synthetic_records(span_s: float, every_ms: int, *, lamps: int = 5, cameras: 
         else:
             key = f"CAM-{n % cameras:03d}"
             state = "online" if n % 4 else "offline"
-            out.append(Record(ts, "live.cameras.health", n % cameras % 3, next(offsets), key.encode(), camera(key, ts, state),
-                              [("source", b"test")]))
+            out.append(Record(ts, "live.cameras.health", n % cameras % 3, next(offsets), key.encode(),
+                              camera(key, ts, state), [("source", b"test")]))
     return out
 
 

@@ -71,7 +71,8 @@ def test_replays_of_crafted_recordings_never_reach_live_topics(embedded_broker, 
     for seg in manifest["segments"]:
         seg["topic"] = "live.alerts.events"
     (forged / MANIFEST).write_text(json.dumps(manifest))
-    replayer = Replayer(forged, session=session, bootstrap=embedded_broker.bootstrap, speed=None).play()
+    replayer = Replayer(forged, session=session, bootstrap=embedded_broker.bootstrap, speed=None,
+                        derived=True).play()
     assert replayer.wait(10)
     assert replayer.progress().state == "error" and "holds records of" in replayer.progress().error
 
@@ -79,7 +80,7 @@ def test_replays_of_crafted_recordings_never_reach_live_topics(embedded_broker, 
     records = [Record(since + i, topic, 0, i, b"%s-%d" % (session.encode(), i), b'{"ts":%d}' % (since + i), None)
                for i, topic in enumerate(LIVE_TOPICS)]
     replayer = Replayer(make_recording(records), session=session, bootstrap=embedded_broker.bootstrap,
-                        speed=None).play()
+                        speed=None, derived=True).play()
     assert replayer.wait(10) and replayer.progress().sent == len(LIVE_TOPICS)
     replayer.stop()
     session_topics = [name for name, _ in namespace_topics(f"train-{session}")]

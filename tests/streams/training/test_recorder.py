@@ -69,7 +69,8 @@ def test_recorder_refuses_topics_that_do_not_exist(embedded_broker, tmp_path):
         Recorder(tmp_path / "rec", bootstrap=embedded_broker.bootstrap, namespace="train-nosuchsession").start()
 
 
-def test_vigie_record_stops_cleanly_on_sigint(embedded_broker, tmp_path, kit):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_vigie_record_stops_cleanly_on_a_signal(embedded_broker, tmp_path, kit, how):
     out = tmp_path / "cli"
     env = {**os.environ, "KAFKA_BOOTSTRAP": embedded_broker.bootstrap}
     proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "record", "--out", str(out), "--topics",
@@ -77,10 +78,11 @@ def test_vigie_record_stops_cleanly_on_sigint(embedded_broker, tmp_path, kit):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first = proc.stdout.readline()
     assert "recording 1 topics" in first, first + proc.stderr.read()
-    _produce(embedded_broker.bootstrap, [r for r in kit.synthetic_records(2, 20, t0=now_ms()) if r.topic == "live.cameras.health"])
+    cameras = [r for r in kit.synthetic_records(0.1, 2, t0=now_ms()) if r.topic == "live.cameras.health"]
+    _produce(embedded_broker.bootstrap, cameras)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(how)
     out_text, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert "recording complete: 50 events" in out_text
+    assert f"recording complete: {len(cameras)} events" in out_text
     assert Recording.open(out).manifest.complete

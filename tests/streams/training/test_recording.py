@@ -6,7 +6,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from streams.recording import MANIFEST, Record, Recording, RecordingError, RecordingWriter, RollPolicy
+from streams.recording import MANIFEST, Recording, RecordingError, RecordingWriter, RollPolicy
 from streams.replayer import find_ts, rewrite_ts
 
 
@@ -39,6 +39,15 @@ def test_segments_roll_so_memory_stays_bounded(tmp_path, kit):
     assert len(segments) >= len(records) // 100
     assert all(s.records <= 100 for s in segments)
     assert sum(s.records for s in segments) == len(records)
+
+
+def test_memory_is_bounded_over_all_topics_too(tmp_path, kit):
+    writer = RecordingWriter(tmp_path / "r", roll=RollPolicy(max_buffered_bytes=20_000))
+    for r in kit.synthetic_records(30, 10):
+        writer.append(r.topic, r.partition, r.offset, r.ts, r.key, r.value, r.headers)
+        assert writer.buffered_bytes < 20_000
+    writer.close()
+    assert writer.buffered_bytes == 0 and len(writer.manifest.segments) > 10
 
 
 def test_segments_roll_by_age(tmp_path, kit):

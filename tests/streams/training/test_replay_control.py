@@ -124,3 +124,25 @@ def test_start_offset_and_out_of_range_seek_are_clamped(make_recording, kit, fak
     replayer.seek(1e9)
     assert replayer.wait(5) and replayer.progress().position_s == pytest.approx(10.0, abs=0.01)
     replayer.stop()
+
+
+def test_an_empty_recording_plays_to_its_end_and_seeks(make_recording, fake_sink, session):
+    replayer = Replayer(make_recording([], topics=["live.cameras.health"]), session=session, sink=fake_sink).play()
+    assert replayer.wait(5) and replayer.progress().sent == 0
+    assert replayer.seek(10) is not None and replayer.progress().snapshot_events == 0
+    replayer.stop()
+
+
+def test_only_field_topics_replay_unless_derived_ones_are_asked_for(make_recording, kit, fake_sink, session):
+    from streams.recording import Record
+
+    records = kit.synthetic_records(1, 100) + [
+        Record(kit.T0 + 5, "live.alerts.events", 0, 0, b"A-1", b'{"ts":1}', None),
+        Record(kit.T0 + 6, "live.commands.requests", 0, 0, b"C-1", b'{"ts":1}', None)]
+    folder = make_recording(records)
+    replayer = Replayer(folder, session=session, speed=None, sink=fake_sink).play()
+    assert replayer.wait(5)
+    assert {topic.split(".", 1)[1] for _, topic, _ in fake_sink.producer.sent} == {
+        "lighting.telemetry", "cameras.health"}
+    assert replayer.stop().sent == len(records) - 2
+    assert Replayer(folder, session=session, derived=True).topics == Recording.open(folder).topics
