@@ -10,7 +10,7 @@ import dash
 import flask
 
 from dashboard.data import DataSource
-from dashboard.geo import GeoCatalog, load_or_build_inventory
+from dashboard.geo import GeoCatalog, layer_url, load_or_build_inventory
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
 from streams.config import Settings
 
@@ -39,6 +39,27 @@ class Room:
         return self.actor_fn()
 
 
+# Dash's page, plus preloads so the browser fetches the big static layers while the scripts load.
+_INDEX = """<!DOCTYPE html>
+<html>
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%preload%}
+        {%css%}
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
+
+
 def _request_lang() -> str:
     if flask.has_request_context():
         return normalise_lang(flask.request.cookies.get(LANG_COOKIE))
@@ -63,6 +84,9 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"},
                    {"name": "color-scheme", "content": "dark"}],
     )
+    app.index_string = _INDEX.replace("{%preload%}", "".join(
+        f'<link rel="preload" href="{layer_url(name)}" as="fetch" crossorigin="anonymous">'
+        for name in ("lights", "communes")))
     geo.register(app.server)
     app.layout = lambda: shell.layout(room, _request_lang())
     shell.register_callbacks(app, room)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import webbrowser
 from dataclasses import dataclass
 
 from streams.broker import BrokerError, EmbeddedBroker, die_with_parent
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"embedded broker port (default {DEFAULT_BROKER_PORT})")
     parser.add_argument("--speed", type=float, default=1.0, help="simulation speed (1 = real time)")
     parser.add_argument("--scenario", default=None, help="simulator scenario (storm-night, ice-morning, ...)")
+    parser.add_argument("--no-open", dest="open", action="store_false",
+                        help="do not open the dashboard in a browser (opened only where a display exists)")
     parser.add_argument("--external-broker", action="store_true",
                         help="do not start the embedded broker; use KAFKA_BOOTSTRAP")
 
@@ -79,6 +82,8 @@ def _spawn(part: Part, env: dict[str, str]) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
+        # Own process group: a terminal's Ctrl-C reaches the demo only, which stops each part once.
+        start_new_session=True,
     )
     threading.Thread(target=_relay, args=(part.name, proc.stdout), daemon=True).start()
     return proc
@@ -119,10 +124,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         print(f"Vigie demo — data in {settings.data_dir.resolve()}")
         print(f"  broker     {'embedded Tansu' if broker else 'external'} on {bootstrap}")
+        # Build the inventory once, before the parts that all read it.
+        subprocess.run([sys.executable, "-m", "dashboard.cli", "inventory"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
         for part in _parts(args):
             procs[part.name] = _spawn(part, env)
             print(f"  {part.name:<10} pid {procs[part.name].pid}" + (f"  →  {part.where}" if part.where else ""))
         print("Ctrl-C stops everything.", flush=True)
+        dashboard = next((p for p in _parts(args) if p.name == "dashboard"), None)
+        if dashboard and args.open and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            threading.Timer(4.0, webbrowser.open, args=(dashboard.where,)).start()
         while not stop.wait(0.5):
             dead = [n for n, p in procs.items() if p.poll() is not None]
             if dead:

@@ -271,7 +271,13 @@ def _ceiling(bootstrap: str, namespace: str, n: int) -> dict:
             "rss_mb": _peak_rss_mb()}
 
 
-def _processor(bootstrap: str, namespace: str, n: int) -> dict:
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (the fetcher process)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = True) -> dict:
     """The processor over the namespace into a fresh SQLite store: rate from its first records to its last write."""
     from .config import Settings
     from .processor import Processor
@@ -280,13 +286,13 @@ def _processor(bootstrap: str, namespace: str, n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
         settings = Settings(kafka_bootstrap=bootstrap, data_dir=Path(tmp), namespace=namespace)
         store = Store.from_url(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        proc = Processor(settings, store=store, group_id=f"bench-{time.time_ns()}")
-        cpu = time.process_time()
+        proc = Processor(settings, store=store, group_id=f"bench-{time.time_ns()}", fetch_process=fetch_process)
+        cpu = _cpu_s()
         try:
             stats = proc.run(once=True, max_seconds=900)
         finally:
             proc.close()
-        cpu_s = time.process_time() - cpu
+        cpu_s = _cpu_s() - cpu
         summary = store.status_summary()
         dispose_engines()
     elapsed = stats.seconds - (stats.first_batch_s or 0.0)
@@ -300,11 +306,31 @@ def _in_child(function, *args) -> dict:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(function, args)
+    results = ctx.Queue()
+    child = ctx.Process(target=_child_call, args=(results, function, args))
+    child.start()
+    try:
+        ok, value = results.get(timeout=1800)
+    finally:
+        child.join(timeout=60)
+    if not ok:
+        raise RuntimeError(f"benchmark step {function.__name__} failed: {value}")
+    return value
+
+
+def _child_call(results, function, args) -> None:
+    try:
+        results.put((True, function(*args)))
+    except Exception as exc:  # reported to the parent, which raises
+        results.put((False, f"{type(exc).__name__}: {exc}"))
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
@@ -314,7 +340,9 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
 
     Each figure is the best of `repeats` runs, ceiling and processor alike, each in a fresh
     interpreter: the machines are shared, and a neighbour's burst should not decide the ratio.
-    `cpu_*` figures count events per CPU-second of the measuring process (less noisy).
+    The processor runs as `vigie process` does, Kafka read by its fetcher process; `inline_fetch_*`
+    is one run with Kafka read in the processor's own process. `cpu_*` figures count events per
+    CPU-second of the measuring process and its children (less noisy than wall time).
     """
     from .broker import EmbeddedBroker, free_port
 
@@ -334,6 +362,7 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
             for _ in range(repeats):
                 ceilings.append(_in_child(_ceiling, broker.bootstrap, namespace, n_events))
                 runs.append(_in_child(_processor, broker.bootstrap, namespace, n_events))
+            inline = _in_child(_processor, broker.bootstrap, namespace, n_events, False)
             ceiling = max(c["rate"] for c in ceilings)
             best = max(runs, key=lambda r: r["rate"])
             cpu_ceiling = max(c["cpu_rate"] for c in ceilings)
@@ -353,6 +382,8 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
                 f"open_alerts{suffix}": best["open_alerts"],
                 f"runs_events_per_s{suffix}": "/".join(str(round(r["rate"])) for r in runs),
                 f"runs_ceiling_events_per_s{suffix}": "/".join(str(round(c["rate"])) for c in ceilings),
+                f"inline_fetch_events_per_s{suffix}": round(inline["rate"]),
+                f"inline_fetch_cpu_events_per_s{suffix}": round(inline["cpu_rate"]),
             })
     finally:
         broker.stop()

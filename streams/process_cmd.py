@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--batch", type=int, default=5000, help="events per batch (default 5000)")
     parser.add_argument("--rules", default=None, help="rules file (default: the packaged streams/rules.yaml)")
+    parser.add_argument("--inline-fetch", action="store_true",
+                        help="read Kafka in this process instead of a fetcher child process")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.append(True))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    processor = Processor(settings, namespace=namespace, rules=rules, batch_size=args.batch)
+    processor = Processor(settings, namespace=namespace, rules=rules, batch_size=args.batch,
+                          fetch_process=not args.inline_fetch)
     try:
         processor.connect()
         stats = processor.run(once=args.once, max_seconds=args.max_seconds, should_stop=lambda: bool(stopping))

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import base64
 import bisect
+import ctypes
 import logging
 import math
 import operator
+import os
+import queue
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +30,14 @@ import orjson
 from kafka import ConsumerRebalanceListener, TopicPartition
 
 from .config import Settings
-from .kafka import EventProducer, make_consumer, make_producer
+from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_producer
 from .rules import RuleSet, load_rules
 from .rules_engine import AlertEngine
 from .schemas import EVENT_TYPES, AlertTransition, Validator
 from .store import BatchWrite, Store, open_store
 from .topics import CATALOG, source_topics, topic_name, validate_namespace
 
-__all__ = ["CONSUMER_SETTINGS", "DEFAULT_BATCH", "Processor", "RunStats", "deadletter_record", "group_id_for"]
+__all__ = ["CONSUMER_SETTINGS", "DEFAULT_BATCH", "FetcherProcess", "KafkaSource", "Processor", "RunStats", "deadletter_record", "group_id_for"]
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5000
@@ -91,15 +96,256 @@ class _TopicHealth:
     window_start: float = field(default_factory=time.monotonic)
 
 
-class _Seeker(ConsumerRebalanceListener):
-    def __init__(self, processor: "Processor") -> None:
-        self.processor = processor
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, source: "KafkaSource") -> None:
+        self.source = source
 
     def on_partitions_revoked(self, revoked) -> None:
-        self.processor.assigned -= set(revoked)
+        self.source.revoked(revoked)
 
     def on_partitions_assigned(self, assigned) -> None:
-        self.processor.seek_assigned(list(assigned))
+        self.source.seek_assigned(list(assigned))
+
+
+class KafkaSource:
+    """The consumer-group client: records as tuples, seeking assigned partitions to the store's offsets.
+
+    Records come out as `(topic, partition, offset, key, value, timestamp)`. Every (re)assignment
+    is announced (`take_announcements`: partition -> the offset reading restarts from, None for
+    the beginning) so the processor drops what it buffered of those partitions.
+    """
+
+    def __init__(self, bootstrap: str, topics: list[str], group_id: str, store: Store, *, batch_size: int,
+                 overrides: dict | None = None) -> None:
+        self.store = store
+        self.group_id = group_id
+        self.batch_size = batch_size
+        self.assigned: set[tuple[str, int]] = set()
+        self._unverified: set[TopicPartition] = set()
+        self._announce: dict[tuple[str, int], int | None] = {}
+        self.consumer = make_consumer(bootstrap, group_id=group_id, max_poll_records=batch_size,
+                                      **{**CONSUMER_SETTINGS, **(overrides or {})})
+        self.consumer.subscribe(topics, listener=_Listener(self))
+
+    def revoked(self, partitions) -> None:
+        """Forget partitions taken away by a rebalance."""
+        for tp in partitions:
+            self.assigned.discard((tp.topic, tp.partition))
+            self._unverified.discard(tp)
+
+    def seek_assigned(self, partitions: list[TopicPartition]) -> None:
+        """Seek newly assigned partitions to the stored offsets (the store, not the group, is the truth).
+
+        Runs inside the consumer's IO callback, where only local calls are allowed: the check
+        against the partition's actual range waits for the next poll's answers.
+        """
+        stored = self.store.load_offsets(self.group_id)
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            offset = stored.get(key)
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+            self._announce[key] = offset
+            self.assigned.add(key)
+            self._unverified.add(tp)
+        log.info("assigned %d partitions", len(partitions))
+
+    def _verify(self, polled: dict) -> dict:
+        """Reset partitions whose stored offset lies beyond the broker's log (a restarted in-memory broker).
+
+        The log end is the high watermark of a fetch answer: the embedded broker answers
+        ListOffsets(latest) with the base offset of its last batch, not the end of the log.
+        """
+        consumer = self.consumer
+        for tp in list(self._unverified):
+            high = consumer.highwater(tp)
+            if high is None:
+                continue  # no fetch answered yet for this partition
+            self._unverified.discard(tp)
+            key = (tp.topic, tp.partition)
+            offset = self._announce.get(key)
+            if offset is None:
+                offset = self.store.load_offsets(self.group_id).get(key)
+            if offset is not None and offset > high:
+                first = consumer.beginning_offsets([tp]).get(tp, 0)
+                log.warning("stored offset %d of %s[%d] is beyond the end of the log (%d): the broker lost "
+                            "its log (restarted); reading the partition from the beginning (%d)",
+                            offset, tp.topic, tp.partition, high, first)
+                consumer.seek(tp, first)
+                self._announce[key] = first
+                polled = {k: v for k, v in polled.items() if k != tp}
+        return polled
+
+    def poll(self, timeout_ms: int) -> list[tuple]:
+        """The next records, as tuples."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        if self._unverified:
+            polled = self._verify(polled)
+        return [(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                for recs in polled.values() for r in recs]
+
+    def take_announcements(self) -> dict[tuple[str, int], int | None]:
+        """Partitions (re)assigned since the last call, with the offset reading restarts from."""
+        out, self._announce = self._announce, {}
+        return out
+
+    def highwaters(self) -> dict[tuple[str, int], int | None]:
+        """The last known end of every assigned partition (None before its first fetch answer)."""
+        consumer = self.consumer
+        return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in consumer.assignment()}
+
+    @property
+    def verified(self) -> bool:
+        """True once every assigned partition's stored offset was checked against its log."""
+        return not self._unverified
+
+    def pause(self, paused: bool) -> None:
+        """Stop (or resume) fetching while staying in the group."""
+        assignment = list(self.consumer.assignment())
+        if paused:
+            self.consumer.pause(*assignment)
+        else:
+            self.consumer.resume(*assignment)
+
+    def close(self) -> None:
+        """Leave the group and close the consumer."""
+        self.consumer.close(autocommit=False)
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the fetcher never outlives its processor
+    except OSError:
+        pass
+
+
+def _fetcher_main(conn, bootstrap: str, topics: list[str], group_id: str, store_url: str, schema: str | None,
+                  batch_size: int, overrides: dict, parent_pid: int) -> None:
+    """The fetcher process: poll Kafka, ship record tuples and partition status to the processor."""
+    _die_with_parent()
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    if os.getppid() != parent_pid:
+        return
+    outbox: queue.Queue = queue.Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            while True:
+                item = outbox.get()
+                conn.send(item)
+                if item is None:
+                    return
+        except (OSError, EOFError) as exc:
+            failed.append(exc)
+
+    sender = threading.Thread(target=send, name="vigie-fetch-sender", daemon=True)
+    sender.start()
+    source = None
+    try:
+        source = KafkaSource(bootstrap, topics, group_id, Store.from_url(store_url, schema=schema,
+                                                                         migrate_schema=False),
+                             batch_size=batch_size, overrides=overrides)
+        paused = False
+        while not failed:
+            if conn.poll():
+                if conn.recv() == "stop":
+                    break
+            full = outbox.full()
+            if full != paused:
+                source.pause(full)  # the processor is busy: stay in the group without fetching more
+                paused = full
+            records = source.poll(200)
+            if paused and not records and outbox.full():
+                continue
+            outbox.put((records, source.take_announcements(), source.highwaters(), source.verified))
+    except Exception as exc:  # reported to the processor, which raises it
+        outbox.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        outbox.put(None)
+        sender.join(timeout=10)
+        if source is not None:
+            try:
+                source.close()
+            except Exception:
+                pass
+
+
+class FetcherProcess:
+    """A KafkaSource run in a child process, so decoding Kafka's wire format overlaps with processing."""
+
+    def __init__(self, bootstrap: str, topics: list[str], group_id: str, store: Store, *, batch_size: int,
+                 overrides: dict | None = None) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=True)
+        url = store.engine.url.render_as_string(hide_password=False)
+        schema = store.schema
+        self.process = ctx.Process(
+            target=_fetcher_main, name="vigie-fetcher", daemon=True,
+            args=(child, bootstrap, topics, group_id, url, schema, batch_size, overrides or {}, os.getpid()))
+        self.process.start()
+        child.close()
+        self.assigned: set[tuple[str, int]] = set()
+        self._high: dict[tuple[str, int], int | None] = {}
+        self._announce: dict[tuple[str, int], int | None] = {}
+        self._verified = False
+
+    def poll(self, timeout_ms: int) -> list[tuple]:
+        """The next records the fetcher shipped, as tuples."""
+        if not self._conn.poll(timeout_ms / 1000):
+            if not self.process.is_alive():
+                raise BrokerUnavailable("the fetcher process died")
+            return []
+        try:
+            item = self._conn.recv()
+        except EOFError:
+            raise BrokerUnavailable("the fetcher process stopped") from None
+        if item is None or item[0] == "error":
+            raise BrokerUnavailable(f"the fetcher process failed: {item[1] if item else 'stopped'}")
+        records, announce, high, verified = item
+        self._announce.update(announce)
+        self._high = high
+        self.assigned = set(high)
+        self._verified = verified
+        return records
+
+    def take_announcements(self) -> dict[tuple[str, int], int | None]:
+        """Partitions (re)assigned since the last call, with the offset reading restarts from."""
+        out, self._announce = self._announce, {}
+        return out
+
+    def highwaters(self) -> dict[tuple[str, int], int | None]:
+        """The last known end of every assigned partition."""
+        return self._high
+
+    @property
+    def verified(self) -> bool:
+        """True once every assigned partition's stored offset was checked against its log."""
+        return self._verified
+
+    def close(self) -> None:
+        """Ask the fetcher to leave the group and exit; kill it if it does not."""
+        try:
+            self._conn.send("stop")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.process.is_alive():
+                if self._conn.poll(0.1):
+                    try:
+                        self._conn.recv()
+                    except EOFError:
+                        break
+        except (OSError, EOFError):
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self._conn.close()
 
 
 class Processor:
@@ -107,7 +353,7 @@ class Processor:
 
     def __init__(self, settings: Settings, *, namespace: str | None = None, store: Store | None = None,
                  rules: RuleSet | None = None, batch_size: int = DEFAULT_BATCH, group_id: str | None = None,
-                 consumer_overrides: dict | None = None) -> None:
+                 consumer_overrides: dict | None = None, fetch_process: bool = False) -> None:
         self.settings = settings
         self.namespace = validate_namespace(namespace or settings.namespace)
         self.store = store or open_store(settings, self.namespace)
@@ -117,8 +363,8 @@ class Processor:
         self.topics = source_topics(self.namespace)
         self.deadletter_topic = topic_name(self.namespace, "deadletter", "events")
         self.validator = Validator(max_future_s=settings.max_future_s)
-        self.assigned: set[TopicPartition] = set()
-        self._unverified: set[TopicPartition] = set()
+        self.fetch_process = fetch_process
+        self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
         self._buffer: list[tuple] = []
         self._order = 0
@@ -126,7 +372,6 @@ class Processor:
         self.health: dict[str, _TopicHealth] = {t: _TopicHealth() for t in self.topics}
         self.stats = RunStats()
         self._consumer_overrides = consumer_overrides or {}
-        self._consumer = None
         self._producer: EventProducer | None = None
         self._ids = iter(())
         self._alert_seq = 0
@@ -179,76 +424,40 @@ class Processor:
             log.warning("could not load the inventory from %s: %s", folder, exc)
 
     def connect(self) -> None:
-        """Open the consumer (subscribed, seeking to the store's offsets on assignment) and the producer."""
-        overrides = {**CONSUMER_SETTINGS, **self._consumer_overrides}
-        self._consumer = make_consumer(self.settings.kafka_bootstrap, group_id=self.group_id,
-                                       max_poll_records=self.batch_size, **overrides)
-        self._consumer.subscribe(self.topics, listener=_Seeker(self))
+        """Join the consumer group (in this process, or in a fetcher process) and open the producer."""
+        kind = FetcherProcess if self.fetch_process else KafkaSource
+        self.source = kind(self.settings.kafka_bootstrap, self.topics, self.group_id, self.store,
+                           batch_size=self.batch_size, overrides=self._consumer_overrides)
         self._producer = EventProducer(make_producer(self.settings.kafka_bootstrap), self.namespace)
 
-    def seek_assigned(self, partitions: list[TopicPartition]) -> None:
-        """Seek newly assigned partitions to the stored offsets (the store, not the group, is the truth).
-
-        Runs inside the consumer's IO callback, where only local calls are allowed: the check
-        against the partition's actual range waits for `_verify_assigned`, after the poll.
-        """
-        consumer = self._consumer
-        stored = self.store.load_offsets(self.group_id)
-        for tp in partitions:
-            offset = stored.get((tp.topic, tp.partition))
+    def _reassigned(self, announce: dict[tuple[str, int], int | None]) -> None:
+        """Restart partitions from where the source now reads them; drop what was buffered of them."""
+        for key, offset in announce.items():
             if offset is None:
-                consumer.seek_to_beginning(tp)
-                self.positions.pop((tp.topic, tp.partition), None)
+                self.positions.pop(key, None)
             else:
-                consumer.seek(tp, offset)
-                self.positions[(tp.topic, tp.partition)] = offset
-        self.assigned |= set(partitions)
-        self._unverified |= set(partitions)
-        log.info("assigned %d partitions of %s", len(partitions), self.namespace)
-
-    def _verify_assigned(self, polled: dict) -> dict:
-        """Reset partitions whose stored offset lies beyond the broker's log (a restarted in-memory broker).
-
-        The log end is the high watermark of a fetch response: the embedded broker answers
-        ListOffsets(latest) with the base offset of its last batch, not the end of the log.
-        """
-        consumer = self._consumer
-        for tp in list(self._unverified):
-            if tp not in self.assigned:
-                self._unverified.discard(tp)
-                continue
-            high = consumer.highwater(tp)
-            if high is None:
-                continue  # no fetch answered yet for this partition
-            self._unverified.discard(tp)
-            key = (tp.topic, tp.partition)
-            offset = self.positions.get(key)
-            if offset is not None and offset > high:
-                first = consumer.beginning_offsets([tp]).get(tp, 0)
-                log.warning("stored offset %d of %s[%d] is beyond the end of the log (%d): the broker lost "
-                            "its log (restarted); reading the partition from the beginning (%d)",
-                            offset, tp.topic, tp.partition, high, first)
-                consumer.seek(tp, first)
-                self.positions[key] = first
-                polled = {k: v for k, v in polled.items() if k != tp}
-        return polled
+                self.positions[key] = offset
+            self._partition_ts.pop(key, None)
+        keys = set(announce)
+        self._buffer = [item for item in self._buffer if (item[4][0], item[4][1]) not in keys]
 
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self, *, once: bool = False, max_seconds: float | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> RunStats:
         """Consume until stopped, `max_seconds` passed, or (with `once`) every partition is read to its end."""
-        if self._consumer is None:
+        if self.source is None:
             self.connect()
+        source = self.source
         started = time.monotonic()
         try:
             while not should_stop():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
-                polled = self._consumer.poll(timeout_ms=200, max_records=self.batch_size)
-                if self._unverified:
-                    polled = self._verify_assigned(polled)
-                records = [r for recs in polled.values() for r in recs]
+                records = source.poll(200)
+                announce = source.take_announcements()
+                if announce:
+                    self._reassigned(announce)
                 if records:
                     if self.stats.first_batch_s is None:
                         self.stats.first_batch_s = time.monotonic() - started
@@ -262,13 +471,11 @@ class Processor:
         return self.stats
 
     def _caught_up(self) -> bool:
-        if not self.assigned or self._unverified:
+        source = self.source
+        high = source.highwaters()
+        if not high or not source.verified:
             return False
-        for tp in self.assigned:
-            high = self._consumer.highwater(tp)
-            if high is None or self._consumer.position(tp) < high:
-                return False
-        return True
+        return all(h is not None and self.positions.get(key, 0) >= h for key, h in high.items())
 
     def _idle(self) -> None:
         if self._buffer:
@@ -286,7 +493,7 @@ class Processor:
 
     def process(self, records: list) -> None:
         """Take one poll's records: decode them into the merge buffer, then apply and commit what is ready."""
-        values = [r.value if r.value is not None else b"" for r in records]
+        values = [r[4] if r[4] is not None else b"" for r in records]
         oks, errs = self.validator.decode_batch(values)
         bad = dict(errs)
         positions = self.positions
@@ -296,17 +503,19 @@ class Processor:
         order = self._order
         ok = iter(oks)
         for i, rec in enumerate(records):
-            key = (rec.topic, rec.partition)
-            positions[key] = rec.offset + 1
+            key = (rec[0], rec[1])
+            if rec[2] < positions.get(key, 0):
+                continue  # already read: a duplicate after a reassignment
+            positions[key] = rec[2] + 1
             order += 1
             if i in bad:
-                reason = bad[i] if rec.value is not None else "empty message (no value)"
+                reason = bad[i] if rec[4] is not None else "empty message (no value)"
                 buffer.append((part_ts.get(key, 0), order, None, reason, rec))
                 continue
             event = next(ok)
-            feed = rec.topic[prefix:]
+            feed = rec[0][prefix:]
             if type(event) not in _TYPES_OF_FEED.get(feed, ()):
-                reason = f"event kind {event.kind!r} does not belong on topic {rec.topic}"
+                reason = f"event kind {event.kind!r} does not belong on topic {rec[0]}"
                 buffer.append((part_ts.get(key, 0), order, None, reason, rec))
                 continue
             ts = event.ts
@@ -319,13 +528,10 @@ class Processor:
 
     def _horizon(self) -> float:
         """Event time up to which no earlier event can still arrive: the slowest partition with a backlog."""
-        consumer = self._consumer
         horizon = math.inf
-        if consumer is None:
+        if self.source is None:
             return horizon
-        for tp in self.assigned:
-            key = (tp.topic, tp.partition)
-            high = consumer.highwater(tp)
+        for key, high in self.source.highwaters().items():
             if high is None or self.positions.get(key, 0) < high:  # unknown: it may hold older events
                 horizon = min(horizon, self._partition_ts.get(key, -1))
         return horizon
@@ -361,10 +567,10 @@ class Processor:
             try:
                 engine.apply(event, feed)
             except Exception as exc:  # a bug on one event must not stop the room
-                log.exception("event %s of %s[%d]@%d failed", event.kind, rec.topic, rec.partition, rec.offset)
+                log.exception("event %s of %s[%d]@%d failed", event.kind, rec[0], rec[1], rec[2])
                 dead.append((rec, f"processing error: {exc!r}"))
                 continue
-            h = health.get(rec.topic)
+            h = health.get(rec[0])
             if h is not None:
                 h.events += 1
                 h.window_events += 1
@@ -373,9 +579,9 @@ class Processor:
         self._last_event_wall = time.monotonic()
         offsets = dict(self.positions)
         for _, _, _, _, rec in self._buffer:
-            key = (rec.topic, rec.partition)
-            if rec.offset < offsets.get(key, rec.offset + 1):
-                offsets[key] = rec.offset
+            key = (rec[0], rec[1])
+            if rec[2] < offsets.get(key, rec[2] + 1):
+                offsets[key] = rec[2]
         self._merge_external()
         self._commit(offsets, dead)
 
@@ -391,12 +597,11 @@ class Processor:
             self._publish_pending = True
 
     def _send_dead_letters(self, dead: list[tuple]) -> None:
-        for rec, reason in dead:
-            payload = deadletter_record(rec.topic, rec.partition, rec.offset, rec.key, rec.value, reason,
-                                        rec.timestamp)
-            self._producer.send_raw(self.deadletter_topic, payload, key=rec.key,
-                                    headers=[("reason", reason[:500].encode()), ("topic", rec.topic.encode())])
-            h = self.health.get(rec.topic)
+        for (topic, partition, offset, key, value, timestamp), reason in dead:
+            payload = deadletter_record(topic, partition, offset, key, value, reason, timestamp)
+            self._producer.send_raw(self.deadletter_topic, payload, key=key,
+                                    headers=[("reason", reason[:500].encode()), ("topic", topic.encode())])
+            h = self.health.get(topic)
             if h is not None:
                 h.dead_letters += 1
         # Dead letters are on the broker before the offsets that skip them are committed.
@@ -404,14 +609,12 @@ class Processor:
         self.stats.dead_letters += len(dead)
 
     def _health_rows(self) -> list[dict]:
-        consumer = self._consumer
         lag: dict[str, int] = {}
-        if consumer is not None:
-            for tp in self.assigned:
-                high = consumer.highwater(tp)
+        if self.source is not None:
+            for (topic, partition), high in self.source.highwaters().items():
                 if high is not None:
-                    pos = self.positions.get((tp.topic, tp.partition), 0)
-                    lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - pos)
+                    pos = self.positions.get((topic, partition), 0)
+                    lag[topic] = lag.get(topic, 0) + max(0, high - pos)
         now = time.monotonic()
         rows = []
         for topic, h in self.health.items():
@@ -462,11 +665,11 @@ class Processor:
 
     def close(self) -> None:
         """Close the Kafka clients (the store's engine stays for the process)."""
-        if self._consumer is not None:
+        if self.source is not None:
             try:
-                self._consumer.close(autocommit=False)
+                self.source.close()
             finally:
-                self._consumer = None
+                self.source = None
         if self._producer is not None:
             self._producer.close()
             self._producer = None

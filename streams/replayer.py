@@ -623,7 +623,7 @@ class Replayer:
 
     def _run(self) -> None:
         # Build the key index beside the playback, so a seek finds it ready (pyarrow releases the GIL).
-        threading.Thread(target=self.recording.key_index, name="replay-index", daemon=True).start()
+        threading.Thread(target=self._build_index, name="replay-index", daemon=True).start()
         try:
             while True:
                 with self._cond:
@@ -664,6 +664,12 @@ class Replayer:
                 self._sink.close()
             except Exception:
                 pass
+
+    def _build_index(self) -> None:
+        try:
+            self.recording.key_index()
+        except Exception:  # a damaged segment is reported by the replay thread when it reads it
+            pass
 
     def _send_due(self, anchor_rec: int, anchor_wall: float, speed: float | None) -> None:
         if speed is None and self._sink.bulk:

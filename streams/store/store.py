@@ -166,8 +166,9 @@ class _Bulk:
 class Store:
     """Reads and writes of the operational store over one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
         self.engine = engine
+        self.schema = schema
         self._dialect = sqlite if is_sqlite(engine) else postgresql
         self._build_statements()
 
@@ -180,7 +181,7 @@ class Store:
                 conn.execute(CreateSchema(schema, if_not_exists=True))
         if migrate_schema:
             migrate(engine)
-        return cls(engine)
+        return cls(engine, schema=schema)
 
     # -- connections -------------------------------------------------------------------------
 

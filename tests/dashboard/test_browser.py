@@ -66,6 +66,12 @@ def _seed(kit, inventory, n_faults: int = 40) -> dict:
         {"asset_id": first, "start_ts": now - 9 * 3600_000, "end_ts": now - 3 * 3600_000, "state": "on"},
         {"asset_id": first, "start_ts": now - 3 * 3600_000, "end_ts": now - 2 * 3600_000, "state": "offline"},
         {"asset_id": first, "start_ts": now - 2 * 3600_000, "end_ts": None, "state": "fault"}]))
+    report_at = lights.iloc[7]
+    kit.store.apply_batch(BatchWrite(group_id="test", reports=[{
+        "report_id": "OD-2026-0001", "category": "street_light_out", "source": "app", "status": "open",
+        "lat": report_at.lat + 0.0002, "lon": report_at.lon, "description": "Rue sombre depuis hier soir",
+        "address": "12 rue de la Liberté", "requested_ts": now - 1800_000, "updated_ts": now, "alert_id": None,
+        "asset_ref": report_at.asset_id, "fused": False}]))
     kit.heartbeat()
     kit.heartbeat("live.traffic.status", 2.0)
     return {"lights": lights, "alert_ids": alert_ids, "faulty": faulty}
@@ -97,7 +103,8 @@ def test_page_loads_with_its_layers_and_live_markers(store_kit, serve, page, inv
         assert page.locator(".vigie-map .vigie-camera.vigie-s2").count() == 1
         assert _wait(lambda: "°" in page.locator(".vigie-weather .wx-air").first.inner_text()
                      and "–" not in page.locator(".vigie-weather .wx-air").first.inner_text())
-        assert page.locator(".vigie-alert").count() == len(seeded["alert_ids"])
+        assert page.locator(".vigie-map .vigie-alert").count() == len(seeded["alert_ids"])
+        assert page.locator(".vigie-map .vigie-report").count() == 1
         assert page.locator(".ag-center-cols-container .ag-row").count() == len(seeded["alert_ids"])
         first_row = page.locator(".ag-center-cols-container .ag-row[row-index='0']")
         assert "Critique" in first_row.inner_text() and "· +1" in first_row.inner_text()
@@ -165,8 +172,13 @@ def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_ki
         page.screenshot(path=str(artifacts / "03-asset-panel.png"))
         # the map zoomed in on the lamp: individual points, no longer a handful of clusters
         assert page.locator(".vigie-cluster").count() < 40
+        # a citizen report on the map opens its own panel with the cameras around it
+        page.locator(".vigie-map .vigie-report").first.dispatch_event("click")
+        assert _wait(lambda: "Rue sombre depuis hier soir" in panel.inner_text(), timeout=8)
+        assert "caméras à moins de 300 m" in panel.inner_text().lower()
+        page.screenshot(path=str(artifacts / "03b-citizen-report.png"))
         # clicking an alert marker on the map selects it too
-        page.locator(".vigie-map .vigie-alert").first.click(force=True)
+        page.locator(".vigie-map .vigie-alert").first.dispatch_event("click")
         assert _wait(lambda: "Point lumineux" in panel.inner_text(), timeout=8)
         page.click("text=Santé des flux")
         assert _wait(lambda: "live.lighting.telemetry" in page.locator("#health-panel").inner_text(), timeout=8)

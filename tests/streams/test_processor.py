@@ -143,6 +143,25 @@ def test_nothing_on_a_topic_crashes_it_and_bad_events_are_dead_lettered(embedded
     assert store.status_summary()["dead_letters"] == len(bad)
 
 
+def test_the_fetcher_process_gives_the_same_store(embedded_broker, small_inventory, start_ms, tmp_path):
+    ns = namespace(embedded_broker, "fetch")
+    records = synthetic_stream(small_inventory, start_ms=start_ms, duration_s=3600, invalid_every=50)
+    produce(embedded_broker.bootstrap, ns, records)
+    stores = []
+    for mode in (False, True):
+        store = Store.from_url(f"sqlite:///{tmp_path / f'vigie-{mode}.db'}")
+        load_inventory_into(store, small_inventory)
+        stats = run_processor(embedded_broker, ns, store, tmp_path, fetch_process=mode,
+                              group_id=f"{group_id_for(ns)}-{mode}")
+        assert stats.events == len(records)
+        stores.append(store)
+    inline, child = stores
+    assert inline.status_summary()["events_processed"] == child.status_summary()["events_processed"]
+    assert inline.energy_totals() == child.energy_totals()
+    key = lambda a: (a["rule"], a["asset_id"], a["state"], a["count"])  # noqa: E731
+    assert sorted(map(key, inline.alerts())) == sorted(map(key, child.alerts()))
+
+
 def test_a_stored_offset_beyond_the_log_is_reset_with_a_warning(embedded_broker, start_ms, tmp_path, caplog):
     ns = namespace(embedded_broker, "reset")
     produce(embedded_broker.bootstrap, ns, [

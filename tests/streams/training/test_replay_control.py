@@ -1,4 +1,7 @@
-"""Replay pacing and control, over a fake producer: timing at 1x and 10x, pause, resume, speed, loop, fast."""
+"""Replay pacing and control, over a fake producer: timing at 1x and 10x, pause, resume, speed, loop, fast.
+
+Tolerances leave room for a loaded machine (two cores shared with a broker and other work).
+"""
 
 import time
 
@@ -24,11 +27,11 @@ def test_replay_keeps_relative_timing_scaled_by_speed(make_recording, kit, fake_
     assert len(sends) == len(records)
     for (at, topic, kafka_ts, value_ts), original in zip(sends, records):
         due = started + (original.ts - records[0].ts) / 1000 / speed
-        assert abs(at - due) < 0.1, f"sent {at - due:+.3f} s from its due time"
+        assert -0.01 < at - due < 0.15, f"sent {at - due:+.3f} s from its due time"
         assert kafka_ts == value_ts
-        assert abs(value_ts / 1000 - due) < 0.1
+        assert abs(value_ts / 1000 - due) < 0.05  # replay time is the due time, not the send time
         assert topic == original.topic.replace("live.", f"train-{session}.")
-    assert abs(sends[-1][0] - started - span_s / speed) < 0.2
+    assert abs(sends[-1][0] - started - span_s / speed) < 0.25
     assert replayer.progress().state == "finished" and replayer.progress().fraction == 1.0
     replayer.stop()
 
@@ -40,7 +43,7 @@ def test_pause_holds_everything_and_resume_goes_on(make_recording, kit, fake_sin
     replayer.pause()
     held = len(fake_sink.producer.sent)
     position = replayer.progress().position_s
-    assert replayer.progress().state == "paused" and 0.6 < position < 1.0
+    assert replayer.progress().state == "paused" and 0.4 < position < 1.0
     time.sleep(0.6)
     assert len(fake_sink.producer.sent) == held
     assert replayer.progress().position_s == position
@@ -50,7 +53,7 @@ def test_pause_holds_everything_and_resume_goes_on(make_recording, kit, fake_sin
     assert len(sends) == len(records)
     assert [s[3] for s in sends] == sorted(s[3] for s in sends)
     gap = (sends[held][2] - sends[held - 1][2]) / 1000
-    assert 0.6 <= gap < 0.6 + 0.25  # the pause shows in replay time; the recorded 0.1 s gap follows it
+    assert 0.6 <= gap < 1.2  # the pause shows in replay time; the recorded 0.1 s gap follows it
     replayer.stop()
 
 
@@ -62,7 +65,7 @@ def test_speed_changes_from_the_current_moment(make_recording, kit, fake_sink, s
     time.sleep(1.0)
     replayer.set_speed(6.0)
     assert replayer.wait(5)
-    assert abs(time.time() - started - (1.0 + 3.0 / 6.0)) < 0.25
+    assert abs(time.time() - started - (1.0 + 3.0 / 6.0)) < 0.35
     with pytest.raises(ValueError, match="out of range"):
         replayer.set_speed(0)
     replayer.stop()
