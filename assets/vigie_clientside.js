@@ -6,7 +6,7 @@ window.dash_clientside = window.dash_clientside || {};
 
     window.dash_clientside.vigie = {
         clock: function (n, lang) {
-            const now = new Date();
+            const now = new Date(Date.now() + ((window.vigie && window.vigie.offset) || 0));
             const locale = lang === "en" ? "en-GB" : "fr-FR";
             const time = now.toLocaleTimeString(locale, {hour: "2-digit", minute: "2-digit", second: "2-digit"});
             const day = now.toLocaleDateString(locale, {weekday: "short", day: "numeric", month: "short"});
@@ -15,6 +15,8 @@ window.dash_clientside = window.dash_clientside || {};
         watchdog: function (n, status) {
             // The server updates `status` every tick; if it stops, the server (not the city) is down.
             if (status !== lastStatus) { lastStatus = status; lastStatusAt = Date.now(); }
+            window.vigie = window.vigie || {};
+            window.vigie.offset = (status && status.offset_ms) || 0;  // training: the stream's own time
             return (Date.now() - lastStatusAt > 6000) ? "banner banner-connection" : "banner banner-hidden";
         },
         setLang: function (value, current) {
@@ -61,7 +63,7 @@ window.dash_clientside = window.dash_clientside || {};
     const F = window.dashAgGridFunctions;
     F.vigieLeft = function (data) {
         if (!data || data.due_ts === null || data.due_ts === undefined) { return null; }
-        return data.due_ts - Date.now();
+        return data.due_ts - (Date.now() + ((window.vigie && window.vigie.offset) || 0));
     };
     F.vigieCountdown = function (ms) {
         // time left before the contractual deadline; a leading minus once it is overdue

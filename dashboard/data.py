@@ -96,6 +96,7 @@ class Health:
     store_ok: bool
     last_activity_ms: int | None
     feeds: tuple[dict, ...] = ()
+    last_event_ms: int | None = None
 
     def age_s(self, now_ms: int | None = None) -> float | None:
         """Seconds since the last sign of life, None when there never was one."""
@@ -133,7 +134,8 @@ def _alert_row(row: Mapping) -> dict:
     out["sev_rank"] = SEVERITY_RANK.get(out.get("severity"), len(SEVERITIES))
     for key in ("lat", "lon"):
         out[key] = float(out[key]) if out.get(key) is not None else None
-    out.pop("details", None)
+    details = out.pop("details", None)
+    out["value"] = details.get("value") if isinstance(details, dict) else None
     return out
 
 
@@ -354,8 +356,10 @@ class DataSource:
         stamps = [f.get(k) for f in feeds for k in ("updated_ms", "last_event_ts")]
         stamps.append(list(latest[0].values())[0] if latest else None)
         now = int(time.time() * 1000)
+        events = [int(f["last_event_ts"]) for f in feeds if f.get("last_event_ts")]
         stamps = [int(v) for v in stamps if v is not None and 0 < v <= now + 60_000]
-        return Health(store_ok=True, last_activity_ms=max(stamps) if stamps else None, feeds=tuple(feeds))
+        return Health(store_ok=True, last_activity_ms=max(stamps) if stamps else None, feeds=tuple(feeds),
+                      last_event_ms=max(events) if events else None)
 
     def severity_counts(self) -> dict[str, int]:
         """Active top-level alerts per severity."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "normalise_lang", "t"]
+__all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "alert_title", "normalise_lang", "t"]
 
 DEFAULT_LANG = "fr"
 LANGS = ("fr", "en")
@@ -25,7 +25,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi.interventions_on_time": ("Interventions dans les délais", "Interventions on time"),
     "kpi.none": ("—", "—"),
     "stale.title": ("DONNÉES FIGÉES", "STALE DATA"),
-    "stale.body": ("aucun événement depuis {age}: le processeur ou le courtier est arrêté, la carte ne reflète plus la ville",
+    "stale.body": ("aucun événement depuis {age}: le processeur ou le courtier est arrêté, "
+                   "la carte ne reflète plus la ville",
                    "no event for {age}: the processor or the broker is down, the map no longer reflects the city"),
     "stale.never": ("aucune donnée reçue: le processeur ne tourne pas ou le magasin est vide",
                     "no data received: the processor is not running or the store is empty"),
@@ -85,7 +86,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.children_tip": ("« +N »: alertes absorbées par celle-ci (ex.: les lampes d'une armoire hors tension)",
                          "'+N': alerts this one absorbs (e.g. the lamps of a cabinet without supply)"),
     "col.state": ("Statut", "Status"),
-    "col.due": ("Délai", "Time left"),
+    "col.due": ("Prio. · délai", "Prio. · time left"),
     "col.opened": ("Ouverte", "Opened"),
     "col.asset": ("Équipement", "Asset"),
     "col.domain": ("Domaine", "Domain"),
@@ -154,12 +155,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "unit.h": ("{n} h", "{n} h"),
     "unit.m": ("{n} m", "{n} m"),
     "chart.state": ("État", "State"),
+    "rule.lamp_failure": ("Lampe en panne", "Lamp failure"),
+    "rule.lamp_dimming_failure": ("Défaut de gradation", "Dimming failure"),
+    "rule.lamp_gear_comm": ("Ballast du point lumineux muet", "Lamp control gear not answering"),
+    "rule.lamp_supply_loss": ("Point lumineux sans alimentation", "Light point without supply"),
+    "rule.lamp_defect": ("Point lumineux défectueux", "Defective light point"),
+    "rule.cabinet_supply_loss": ("Armoire hors tension", "Control cabinet supply loss"),
+    "rule.signal_fault": ("Défaut du contrôleur de feux", "Traffic controller fault"),
+    "rule.crossroads_degraded": ("Carrefour en mode dégradé", "Crossroads in degraded mode"),
+    "rule.camera_fault": ("Caméra en défaut", "Camera fault"),
+    "rule.wind_gusts": ("Fortes rafales", "Strong wind gusts"),
+    "rule.road_frost": ("Gel sur la chaussée", "Frost on the road surface"),
+    "rule.heat": ("Chaleur", "Heat"),
+    "rule.heavy_rain": ("Fortes pluies", "Heavy rain"),
+    "rule.comm_loss": ("Communication perdue", "Communication lost"),
+    "rule.feed_down": ("Flux de données arrêté", "Data feed down"),
+    "rule.citizen_report": ("Signalement", "Report"),
     "report.open": ("Ouvert", "Open"),
     "report.closed": ("Clos", "Closed"),
     "report.source": ("Source", "Source"),
     "report.address": ("Adresse", "Address"),
     "report.when": ("Signalé il y a", "Reported"),
     "report.description": ("Description", "Description"),
+    "report.asset": ("Équipement cité", "Asset named"),
     "category.street_light_out": ("Éclairage éteint", "Street light out"),
     "category.traffic_light_fault": ("Feu en panne", "Traffic light fault"),
     "category.pothole": ("Nid-de-poule", "Pothole"),
@@ -179,6 +197,18 @@ def normalise_lang(lang: str | None) -> str:
     """A supported language code, the default when unknown."""
     lang = (lang or "").lower()[:2]
     return lang if lang in LANGS else DEFAULT_LANG
+
+
+def alert_title(rule: str | None, value: str | None, fallback: str, lang: str | None = DEFAULT_LANG) -> str:
+    """An alert's title in the operator's language from its rule (and value), else the stored title."""
+    if f"rule.{rule}" not in MESSAGES:
+        return fallback
+    title = t(f"rule.{rule}", lang)
+    if rule == "citizen_report" and f"category.{value}" in MESSAGES:
+        return f"{title}: {t(f'category.{value}', lang).lower()}"
+    if rule == "feed_down" and value:
+        return f"{title}: {value}"
+    return title
 
 
 def t(key: str, lang: str | None = DEFAULT_LANG, **fmt) -> str:

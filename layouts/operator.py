@@ -11,7 +11,7 @@ from dash import Input, Output, State, callback_context, dcc, html, no_update
 
 from dashboard import ids
 from dashboard.data import ALERT_STATES, SEVERITIES, AlertFilters
-from dashboard.i18n import t
+from dashboard.i18n import alert_title, t
 from layouts.components.asset_panel import asset_panel
 from layouts.components.header import format_age
 
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
     from dashboard.app import Room
 
-__all__ = ["DOMAINS", "MAX_ROWS", "TEAMS", "column_defs", "dropdown_labels", "grid_rows", "health_table", "layout", "panel_digest", "refusal",
-           "register_callbacks"]
+__all__ = [
+    "DOMAINS", "MAX_ROWS", "TEAMS", "column_defs", "dropdown_labels", "grid_rows", "health_table", "layout",
+    "panel_digest", "refusal", "register_callbacks",
+]
 
 DOMAINS = ("lighting", "traffic", "cameras", "weather", "incidents", "access", "system")
 TEAMS = ("lighting", "traffic", "video", "roads", "police")
@@ -41,18 +43,19 @@ def column_defs(lang: str) -> list[dict]:
     return [
         {"field": "sev_rank", "headerName": t("col.severity", lang), "width": 126, "sort": "asc", "sortIndex": 0,
          "valueFormatter": {"function": "params.data.sev_label"}, "cellClassRules": sev_rules},
-        {"field": "priority", "headerName": t("col.priority", lang), "width": 62},
-        {"field": "due_ts", "headerName": t("col.due", lang), "width": 142, "sort": "asc", "sortIndex": 1,
+        {"field": "due_ts", "headerName": t("col.due", lang), "width": 174, "sort": "asc", "sortIndex": 1,
          "valueGetter": {"function": "vigieLeft(params.data)"},
-         "valueFormatter": {"function": "vigieCountdown(params.value)"},
+         # the contractual priority leads the countdown it sets: "P1 · 1 h 12"
+         "valueFormatter": {"function": "(params.data.priority ? params.data.priority + ' · ' : '')"
+                                        " + vigieCountdown(params.value)"},
          "cellClassRules": {u: f"vigieUrgency(params.data) === '{u}'"
                             for u in ("due-ok", "due-amber", "due-red", "due-overdue")}},
-        {"field": "title", "headerName": t("col.title", lang), "flex": 2, "minWidth": 170, "tooltipField": "title",
+        {"field": "title", "headerName": t("col.title", lang), "flex": 2, "minWidth": 190, "tooltipField": "title",
          "headerTooltip": t("col.children_tip", lang),
          # an alert that absorbs others says how many: "Cabinet supply loss · +38"
          "valueFormatter": {"function": "params.data.children ? params.value + ' · +' + params.data.children"
                                         " : params.value"}},
-        {"field": "commune_name", "headerName": t("col.commune", lang), "flex": 1, "minWidth": 100},
+        {"field": "commune_name", "headerName": t("col.commune", lang), "width": 122, "tooltipField": "commune_name"},
         {"field": "state_label", "headerName": t("col.state", lang), "width": 118,
          "cellClassRules": {f"state-cell st-{s}": f"params.data.state === '{s}'" for s in ALERT_STATES}},
         {"field": "domain_label", "headerName": t("col.domain", lang), "width": 120, "hide": True},
@@ -62,13 +65,16 @@ def column_defs(lang: str) -> list[dict]:
 
 
 def grid_rows(alerts: list[dict], communes: dict[str, str], lang: str) -> list[dict]:
-    """Alert rows for the grid, with the labels already in the operator's language."""
+    """Alert rows for the grid, labels in the operator's language; the title ends with the asset id."""
     keys = ("id", "severity", "sev_rank", "priority", "state", "title", "domain", "commune_code", "asset_id",
             "opened_ts", "due_ts", "lat", "lon", "children")
     rows = []
     for a in alerts:
         row = {k: a.get(k) for k in keys}
         row["id"] = str(a["id"])
+        row["title"] = alert_title(a.get("rule"), a.get("value"), a.get("title") or "", lang)
+        if a.get("asset_id") and a.get("rule") != "citizen_report":
+            row["title"] += " — " + a["asset_id"]
         row["sev_label"] = t(f"severity.{a.get('severity')}", lang)
         row["state_label"] = t(f"status.{a.get('state')}", lang)
         row["domain_label"] = t(f"domain.{a.get('domain')}", lang) if a.get("domain") else ""

@@ -3,7 +3,8 @@
 The recording is synthetic but has the metropolis's shape: 34,000 lamps and 850 cabinets every
 15 minutes, 113 crossroads every 30 s, 269 cameras and 12 weather stations every minute, bus
 priority for 180 buses, a few faults and citizen reports: about 60 events per simulated second,
-so 3,600 events/s at 60x.
+so 3,600 events/s at 60x. The 60x figure is measured over `window_s` of wall time (one simulated
+hour by default), not over the whole recording; `replay_window_s` says how long it was.
 """
 
 from __future__ import annotations

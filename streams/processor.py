@@ -101,9 +101,11 @@ class _Listener(ConsumerRebalanceListener):
         self.source = source
 
     def on_partitions_revoked(self, revoked) -> None:
+        """Partitions leave this consumer."""
         self.source.revoked(revoked)
 
     def on_partitions_assigned(self, assigned) -> None:
+        """Partitions join this consumer: seek them to the store's offsets."""
         self.source.seek_assigned(list(assigned))
 
 
@@ -353,7 +355,8 @@ class Processor:
 
     def __init__(self, settings: Settings, *, namespace: str | None = None, store: Store | None = None,
                  rules: RuleSet | None = None, batch_size: int = DEFAULT_BATCH, group_id: str | None = None,
-                 consumer_overrides: dict | None = None, fetch_process: bool = False) -> None:
+                 consumer_overrides: dict | None = None, fetch_process: bool = False,
+                 idle_tick_s: float = _IDLE_TICK_S) -> None:
         self.settings = settings
         self.namespace = validate_namespace(namespace or settings.namespace)
         self.store = store or open_store(settings, self.namespace)
@@ -364,6 +367,7 @@ class Processor:
         self.deadletter_topic = topic_name(self.namespace, "deadletter", "events")
         self.validator = Validator(max_future_s=settings.max_future_s)
         self.fetch_process = fetch_process
+        self.idle_tick_s = idle_tick_s
         self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
         self._buffer: list[tuple] = []
@@ -483,7 +487,7 @@ class Processor:
             return
         engine = self.engine
         idle = time.monotonic() - self._last_event_wall
-        if engine.watermark and idle >= _IDLE_TICK_S:
+        if engine.watermark and idle >= self.idle_tick_s:
             # Nothing arrives: let event time advance with the wall clock so silence is detected.
             engine.tick(engine.watermark + int(idle * 1000))
         self._merge_external()

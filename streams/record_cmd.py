@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 
 from .config import Settings
 from .kafka import BrokerUnavailable
@@ -48,10 +49,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"recording {len(recorder.writer.manifest.topics)} topics into {args.out}; Ctrl-C stops", flush=True)
-    while not stop.is_set() and not recorder.wait(0):
-        if stop.wait(args.progress_every):
-            break
-        print(recorder.progress().line(), flush=True)
+    next_line = time.monotonic() + args.progress_every
+    while not stop.wait(0.2) and not recorder.wait(0):
+        if time.monotonic() >= next_line:
+            print(recorder.progress().line(), flush=True)
+            next_line += args.progress_every
     try:
         manifest = recorder.stop()
     except RecorderError as exc:

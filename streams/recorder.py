@@ -96,10 +96,10 @@ class Recorder:
         consumer = make_consumer(self.bootstrap, check_crcs=True)
         try:
             partitions = self._assign(consumer)
+            self.writer = RecordingWriter(self.out, namespace=self.namespace, roll=self.roll)
         except BaseException:
             consumer.close()
             raise
-        self.writer = RecordingWriter(self.out, namespace=self.namespace, roll=self.roll)
         for topic in self.topics:
             if topic in partitions:
                 self.writer.add_topic(topic)

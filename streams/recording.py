@@ -358,7 +358,13 @@ class RecordingWriter:
         self.close()
 
 
-def headers_of(column: pa.ChunkedArray) -> list[list[tuple[str, bytes]] | None]:
+def _check_topic(table: pa.Table | pa.RecordBatch, seg: SegmentInfo) -> None:
+    found = pc.unique(table["topic"]).to_pylist()
+    if any(t != seg.topic for t in found):
+        raise RecordingError(f"segment {seg.path} holds records of {found}, but the manifest says {seg.topic!r}")
+
+
+def headers_of(column: pa.ChunkedArray | pa.Array) -> list[list[tuple[str, bytes]] | None]:
     """A headers column as Kafka header lists (None where a record has none)."""
     if column.null_count == len(column):
         return [None] * len(column)
@@ -431,23 +437,30 @@ class Recording:
             table = pq.read_table(self.folder / seg.path, columns=["topic", *(columns or _READ_COLUMNS)])
         except (OSError, pa.ArrowException) as exc:
             raise RecordingError(f"segment {seg.path} cannot be read: {exc}") from None
-        found = pc.unique(table["topic"]).to_pylist()
-        if any(t != seg.topic for t in found):
-            raise RecordingError(f"segment {seg.path} holds records of {found}, but the manifest says {seg.topic!r}")
+        _check_topic(table, seg)
         return table
 
     def iter_topic(self, topic: str, from_ms: int | None = None) -> Iterator[Record]:
-        """Records of one topic from a timestamp on, one segment in memory at a time."""
+        """Records of one topic from a timestamp on, one row group (8,192 records) in memory at a time."""
         for seg in self.segments(topic):
             if from_ms is not None and seg.end_ms < from_ms:
                 continue
-            table = self.read_segment(seg)
-            ts = table["timestamp_ms"].to_pylist()
-            first = bisect.bisect_left(ts, from_ms) if from_ms is not None else 0
-            rows = table.slice(first)
-            headers = headers_of(rows["headers"])
-            yield from map(Record, ts[first:], [topic] * len(headers), rows["partition"].to_pylist(),
-                           rows["offset"].to_pylist(), rows["key"].to_pylist(), rows["value"].to_pylist(), headers)
+            try:
+                batches = pq.ParquetFile(self.folder / seg.path).iter_batches(
+                    batch_size=ROW_GROUP_ROWS, columns=["topic", *_READ_COLUMNS])
+                for batch in batches:
+                    _check_topic(batch, seg)
+                    ts = batch["timestamp_ms"].to_pylist()
+                    first = bisect.bisect_left(ts, from_ms) if from_ms is not None else 0
+                    if first == len(ts):
+                        continue
+                    rows = batch.slice(first)
+                    headers = headers_of(rows["headers"])
+                    yield from map(Record, ts[first:], [topic] * len(headers), rows["partition"].to_pylist(),
+                                   rows["offset"].to_pylist(), rows["key"].to_pylist(), rows["value"].to_pylist(),
+                                   headers)
+            except (OSError, pa.ArrowException) as exc:
+                raise RecordingError(f"segment {seg.path} cannot be read: {exc}") from None
 
     def iter_records(self, from_ms: int | None = None, topics: Iterable[str] | None = None) -> Iterator[Record]:
         """Records of every topic (or of some) merged in timestamp order, from a timestamp on."""

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 
 from .config import Settings
 from .kafka import BrokerUnavailable
@@ -59,9 +60,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"replaying {args.folder} into {replayer.namespace}.*; Ctrl-C stops", flush=True)
-    while not stop.is_set() and not replayer.wait(0):
-        stop.wait(args.progress_every)
-        print(replayer.progress().line(), flush=True)
+    manifest = replayer.recording.manifest
+    if "title" in manifest.meta:
+        print(f"scenario: {manifest.meta['title']}: {manifest.meta.get('brief_en', '')}", flush=True)
+    if not manifest.complete:
+        print("note: this recording was cut short (its recorder did not stop cleanly); "
+              "it replays up to its last written segment", file=sys.stderr, flush=True)
+    next_line = time.monotonic() + args.progress_every
+    while not stop.wait(0.1) and not replayer.wait(0):
+        if time.monotonic() >= next_line:
+            print(replayer.progress().line(), flush=True)
+            next_line += args.progress_every
     progress = replayer.stop()
     print(progress.line(), flush=True)
     if progress.error:

@@ -482,6 +482,7 @@ class Replayer:
         self._last_seek_s: float | None = None
         self._snapshot_events = 0
         self._lag_s = 0.0
+        self._seeking = False
         self._error: str | None = None
 
     # --- control, from any thread -------------------------------------------------------------
@@ -578,7 +579,7 @@ class Replayer:
         with self._cond:
             position = self._position_ms if self._paused or self._state != "playing" else self._position_now()
             return ReplayProgress(
-                state=self._state,
+                state="seeking" if self._seeking else self._state,
                 position_s=(position - self.recording.start_ms) / 1000,
                 duration_s=self.recording.manifest.duration_s,
                 speed=self._speed,
@@ -598,6 +599,8 @@ class Replayer:
         return max(rec.start_ms, min(rec.end_ms + 1, rec.start_ms + int(offset_s * 1000)))
 
     def _position_now(self) -> int:
+        if self._seeking:
+            return self._position_ms
         if self._speed is None or self._state != "playing":
             return self._last_sent_ms if self._last_sent_ms is not None else self._position_ms
         mapped = self._anchor_rec + int((self._clock() - self._anchor_wall) * 1000 * self._speed)
@@ -651,6 +654,8 @@ class Replayer:
                 self._send_due(*anchors)
             self._sink.flush()
             with self._cond:
+                if self._state == "playing" and not self._paused:
+                    self._position_ms = self._position_now()
                 if self._state != "finished":
                     self._state = "stopped"
                 self._cond.notify_all()
@@ -658,6 +663,7 @@ class Replayer:
             with self._cond:
                 self._error = f"{type(exc).__name__}: {exc}"
                 self._state = "error"
+                self._seeking = False
                 self._cond.notify_all()
         finally:
             try:
@@ -725,6 +731,9 @@ class Replayer:
 
     def _do_seek(self, target: int) -> None:
         started = time.perf_counter()
+        with self._cond:
+            self._seeking = True
+            self._position_ms = target
         self._sink.flush()
         table = self.recording.snapshot_table(target, self.topics)
         with self._cond:
@@ -745,6 +754,7 @@ class Replayer:
             self._snapshot_events = len(values)
             self._seeks += 1
             self._last_seek_s = time.perf_counter() - started
+            self._seeking = False
             if self._state == "finished":
                 self._state = "playing"
             self._cond.notify_all()

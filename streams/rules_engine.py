@@ -19,8 +19,7 @@ from typing import Any, Callable, Iterable
 import msgspec
 import orjson
 
-from .rules import RuleSet, Signal, comm_loss_deadline, escalation_of, evaluate, is_flapping, nearest_within, \
-    report_decision, worse
+from .rules import RuleSet, Signal, escalation_of, evaluate, is_flapping, nearest_within, report_decision, worse
 from .schemas import (
     CabinetMetering,
     CameraHealth,
@@ -33,7 +32,7 @@ from .schemas import (
     WeatherObservation,
 )
 
-__all__ = ["ASSET_KIND_OF_EVENT", "SYSTEM", "Alert", "AlertEngine", "AssetMeta", "AssetRecord", "Outbox"]
+__all__ = ["SYSTEM", "Alert", "AlertEngine", "AssetMeta", "AssetRecord", "Outbox"]
 
 SYSTEM = "system"
 HOUR_MS = 3_600_000
@@ -42,10 +41,6 @@ _TYPE_INFO = {
     LampTelemetry: ("light", "power_state"), LampFault: ("light", None), CabinetMetering: ("cabinet", "lamps_on"),
     SignalStatus: ("signal", "mode"), SignalFault: ("signal", None), CameraHealth: ("camera", "state"),
     WeatherObservation: ("weather", "temperature_c"),
-}
-ASSET_KIND_OF_EVENT = {
-    "lamp.telemetry": "light", "lamp.fault": "light", "cabinet.metering": "cabinet", "signal.status": "signal",
-    "signal.fault": "signal", "camera.health": "camera", "weather.observation": "weather",
 }
 # Base states that say more than "fault" on the map.
 _TELLING_STATES = frozenset({"flashing", "dark", "fault", "offline", "videoLoss", "tamper"})

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from dash import dcc, html
 
-from dashboard.i18n import t
+from dashboard.i18n import alert_title, t
 from layouts.components.figures import history_figure
 from layouts.components.header import format_age
 
@@ -26,7 +26,8 @@ def _row(label: str, value) -> html.Div:
 def _alert_item(a: dict, lang: str) -> html.Li:
     return html.Li(className=f"mini-alert sev-{a.get('severity')}", children=[
         html.Span(t(f"severity.{a.get('severity')}", lang), className=f"badge sev-{a.get('severity')}"),
-        html.Span(a.get("title") or a.get("rule") or a["id"], className="mini-title"),
+        html.Span(alert_title(a.get("rule"), a.get("value"), a.get("title") or str(a["id"]), lang),
+                  className="mini-title"),
         html.Span(t(f"status.{a.get('state')}", lang), className="mini-state"),
     ])
 
@@ -78,6 +79,7 @@ def _report_head(report: dict, now: int, lang: str) -> list:
             _row(t("report.address", lang), report.get("address") or "—"),
             _row(t("report.when", lang), format_age((now - report["requested_ts"]) / 1000, lang)),
             _row(t("report.description", lang), report.get("description") or "—"),
+            *([_row(t("report.asset", lang), report["asset_ref"])] if report.get("asset_ref") else []),
         ]),
     ]
 

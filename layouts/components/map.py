@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import dash_leaflet as dl
@@ -72,7 +73,8 @@ def map_view(room: "Room", lang: str) -> dl.Map:
             layer = dl.Pane(layer, name="vigie-weather", style={"zIndex": 640})
         overlays.append(_overlay(layer, t(f"layer.{kind}", lang), checked=layer_id != ids.LAYER_CABINETS))
     overlays += [
-        _overlay(dl.GeoJSON(id=ids.LAYER_REPORTS, data=_EMPTY, pointToLayer=ns("reportPoint")), t("layer.reports", lang)),
+        _overlay(dl.GeoJSON(id=ids.LAYER_REPORTS, data=_EMPTY, pointToLayer=ns("reportPoint")),
+                 t("layer.reports", lang)),
         _overlay(dl.Pane(dl.GeoJSON(id=ids.LAYER_ALERTS, data=_EMPTY, pointToLayer=ns("alertPoint")),
                          name="vigie-alerts", style={"zIndex": 630}), t("layer.alerts", lang)),
     ]
@@ -177,6 +179,9 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
             "store": health.store_ok,
             "age": None if age is None else round(age, 1),
             "stale": (not health.store_ok) or age is None or age > room.stale_after_s,
+            # a training session runs on the time of its stream: clock and countdowns follow it
+            "offset_ms": (health.last_event_ms - int(time.time() * 1000))
+            if room.namespace != "live" and health.last_event_ms else 0,
         }
         new_seq = changes.seq if changes.seq != seq else no_update
         return (*patches, faults, new_seq, version if version != alert_version else no_update, status)

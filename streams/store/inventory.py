@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["ASSET_ATTRIBUTES", "asset_rows", "commune_rows", "load_inventory_into"]
 
@@ -68,7 +68,7 @@ def commune_rows(frame) -> list[dict]:
     return rows
 
 
-def load_inventory_into(store, inventory: Any, *, communes: Iterable | None = None) -> int:
+def load_inventory_into(store, inventory: Any) -> int:
     """Write an inventory (an object with `assets` and `communes` frames) into a store; return the asset count."""
     if getattr(inventory, "communes", None) is not None:
         store.upsert_communes(commune_rows(inventory.communes))

@@ -68,7 +68,7 @@ def test_tick_returns_patches_of_changes_only(store_kit, inventory):
     assert lights["operations"][0]["params"]["value"] == {"LP-000002": 2}
     assert data[ids.LAYER_CAMERAS]["hideout"]["operations"][0]["params"]["value"] == {"CAM-001": 2}
     assert ids.LAYER_SIGNALS not in data  # nothing changed there: no update at all
-    assert data[ids.STATUS]["data"]["stale"] is False
+    assert data[ids.STATUS]["data"]["stale"] is False and data[ids.STATUS]["data"]["offset_ms"] == 0
     assert len(response.data) < 3000
 
 

@@ -177,3 +177,28 @@ def test_a_stored_offset_beyond_the_log_is_reset_with_a_warning(embedded_broker,
     assert stats.events == 1
     assert "beyond the end of the log" in caplog.text
     assert store.asset_state("CAM-001") is not None
+
+
+def test_silence_is_detected_by_the_wall_clock_when_nothing_arrives(embedded_broker, tmp_path):
+    import copy
+
+    import yaml
+
+    from streams.rules import DEFAULT_RULES, parse_rules
+    from streams.schemas import now_ms
+
+    data = copy.deepcopy(yaml.safe_load(DEFAULT_RULES.read_text()))
+    data["feed_down"]["silent_after_s"] = {"cameras.health": 2}
+    rules = parse_rules(data, "test rules")
+    ns = namespace(embedded_broker, "idle")
+    produce(embedded_broker.bootstrap, ns, [
+        ("cameras.health", b"CAM-001", encode(CameraHealth(asset_id="CAM-001", ts=now_ms(), state="online")))])
+    store = Store.from_url(f"sqlite:///{tmp_path / 'vigie.db'}")
+    settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=tmp_path, namespace=ns)
+    proc = Processor(settings, store=store, rules=rules, idle_tick_s=0.5)
+    try:
+        proc.run(max_seconds=12, should_stop=lambda: bool(store.open_alerts(rule="feed_down")))
+    finally:
+        proc.close()
+    [down] = store.open_alerts(rule="feed_down")
+    assert down["asset_id"] == f"{ns}.cameras.health" and down["severity"] == "critical"

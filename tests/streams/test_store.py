@@ -143,3 +143,24 @@ def test_one_engine_per_url(tmp_path):
     with Store.from_url(url).engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_status_command_prints_the_summary_as_json(tmp_path, capsys):
+    import argparse
+    import json
+
+    from streams import status_cmd
+    from streams.config import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    store = Store.from_url(settings.store_url)
+    store.apply_batch(BatchWrite(group_id="g", asset_rows=[state_row("LP-1"), state_row("CAM-1", "offline")],
+                                 new_alerts=[alert_row(1, severity="major")], transitions=[opening(1, "major")],
+                                 health=[{"topic": "live.lighting.telemetry", "events": 5, "rate": 1.0, "lag": 2,
+                                          "last_event_ts": T, "dead_letters": 1}]))
+    assert status_cmd.run(argparse.Namespace(namespace=None, json=True), settings) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["assets_with_state"] == 2 and out["open_alerts_by_severity"]["major"] == 1
+    assert (out["events_processed"], out["dead_letters"], out["lag"], out["namespace"]) == (5, 1, 2, "live")
+    assert status_cmd.run(argparse.Namespace(namespace=None, json=False), settings) == 0
+    assert "open alerts: 1" in capsys.readouterr().out

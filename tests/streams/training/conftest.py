@@ -98,7 +98,7 @@ def read_topics(bootstrap: str, topics: list[str], expected: int | None = None, 
 def kit():
     """The helpers above, for test modules (conftest modules cannot be imported under importlib mode)."""
     return SimpleNamespace(T0=T0, lamp=lamp, camera=camera, synthetic_records=synthetic_records,
-                           read_topics=read_topics)
+                           read_topics=read_topics, moved=moved)
 
 
 class FakeProducer:
@@ -132,3 +132,18 @@ def fake_sink(session):
     sink = ReplaySink(producer, training_namespace(session))
     sink.producer = producer
     return sink
+
+
+@pytest.fixture
+def source_ns(embedded_broker):
+    """A fresh namespace with the catalog topics, standing in for `live` so no test writes to the live topics."""
+    from streams.kafka import ensure_topics
+
+    namespace = f"train-src{uuid.uuid4().hex[:8]}"
+    ensure_topics(embedded_broker.bootstrap, namespace)
+    return namespace
+
+
+def moved(records, namespace: str) -> list[Record]:
+    """The records with `live.` topics renamed into another namespace."""
+    return [r._replace(topic=r.topic.replace("live.", f"{namespace}.", 1)) for r in records]

@@ -88,3 +88,14 @@ def test_replays_of_crafted_recordings_never_reach_live_topics(embedded_broker, 
     live = kit.read_topics(embedded_broker.bootstrap, LIVE_TOPICS, idle_s=0.5)
     assert not [m for m in live if m.key and m.key.startswith(session.encode())]
     assert Recording.open(tmp_path / "forged", verify=False).topics == ["live.alerts.events"]
+
+
+def test_the_bulk_path_refuses_live_topics_too(embedded_broker, session):
+    from streams.replayer import BulkPublisher
+
+    bulk = BulkPublisher(embedded_broker.bootstrap)
+    try:
+        with pytest.raises(IsolationError, match="live topic"):
+            bulk.publish({("live.lighting.telemetry", 0): [(now_ms(), b"k", b'{"ts":1}', None)]})
+    finally:
+        bulk.close()

@@ -37,10 +37,10 @@ def test_resolve_topics_defaults_to_the_whole_catalog_and_accepts_short_names():
         resolve_topics(["lighting.nonsense"])
 
 
-def test_recorder_keeps_records_byte_for_byte_and_rolls_segments(embedded_broker, tmp_path, kit):
-    recorder = Recorder(tmp_path / "rec", bootstrap=embedded_broker.bootstrap,
+def test_recorder_keeps_records_byte_for_byte_and_rolls_segments(embedded_broker, tmp_path, kit, source_ns):
+    recorder = Recorder(tmp_path / "rec", bootstrap=embedded_broker.bootstrap, namespace=source_ns,
                         topics=["lighting.telemetry", "cameras.health"], roll=RollPolicy(max_records=50)).start()
-    records = kit.synthetic_records(0.5, 1, t0=now_ms())
+    records = kit.moved(kit.synthetic_records(0.5, 1, t0=now_ms()), source_ns)
     _produce(embedded_broker.bootstrap, records)
     _wait_events(recorder, len(records))
     assert recorder.writer.max_buffered <= 2 * 50
@@ -70,15 +70,16 @@ def test_recorder_refuses_topics_that_do_not_exist(embedded_broker, tmp_path):
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
-def test_vigie_record_stops_cleanly_on_a_signal(embedded_broker, tmp_path, kit, how):
+def test_vigie_record_stops_cleanly_on_a_signal(embedded_broker, tmp_path, kit, how, source_ns):
     out = tmp_path / "cli"
     env = {**os.environ, "KAFKA_BOOTSTRAP": embedded_broker.bootstrap}
     proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "record", "--out", str(out), "--topics",
-                             "cameras.health", "--progress-every", "0.2"],
+                             "cameras.health", "--namespace", source_ns, "--progress-every", "0.2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first = proc.stdout.readline()
     assert "recording 1 topics" in first, first + proc.stderr.read()
-    cameras = [r for r in kit.synthetic_records(0.1, 2, t0=now_ms()) if r.topic == "live.cameras.health"]
+    cameras = kit.moved([r for r in kit.synthetic_records(0.1, 2, t0=now_ms()) if r.topic == "live.cameras.health"],
+                        source_ns)
     _produce(embedded_broker.bootstrap, cameras)
     time.sleep(1.0)
     proc.send_signal(how)
@@ -86,3 +87,17 @@ def test_vigie_record_stops_cleanly_on_a_signal(embedded_broker, tmp_path, kit, 
     assert proc.returncode == 0, err
     assert f"recording complete: {len(cameras)} events" in out_text
     assert Recording.open(out).manifest.complete
+
+
+def test_vigie_record_stops_at_its_duration(embedded_broker, tmp_path):
+    env = {**os.environ, "KAFKA_BOOTSTRAP": embedded_broker.bootstrap}
+    done = subprocess.run([sys.executable, "-m", "dashboard.cli", "record", "--out", str(tmp_path / "d"),
+                           "--duration", "1", "--progress-every", "0.3"], capture_output=True, text=True, env=env,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "recording 13 topics" in done.stdout and "recording complete" in done.stdout
+    assert " events · " in done.stdout  # the progress lines
+    assert Recording.open(tmp_path / "d").manifest.complete
+    again = subprocess.run([sys.executable, "-m", "dashboard.cli", "record", "--out", str(tmp_path / "d")],
+                           capture_output=True, text=True, env=env, timeout=30)
+    assert again.returncode == 2 and "already holds a recording" in again.stderr

@@ -13,11 +13,9 @@ from streams.recording import Recording
 from streams.replayer import Replayer, rewrite_ts
 from streams.schemas import Validator, now_ms
 
-TOPICS = ["live.lighting.telemetry", "live.cameras.health"]
-
-
-def _record(bootstrap, folder, records):
-    recorder = Recorder(folder, bootstrap=bootstrap, topics=TOPICS).start()
+def _record(bootstrap, folder, namespace, records):
+    recorder = Recorder(folder, bootstrap=bootstrap, namespace=namespace,
+                        topics=["lighting.telemetry", "cameras.health"]).start()
     producer = make_producer(bootstrap)
     for r in records:
         producer.send(r.topic, value=r.value, key=r.key, headers=r.headers, partition=r.partition, timestamp_ms=r.ts)
@@ -31,10 +29,10 @@ def _record(bootstrap, folder, records):
     return Recording.open(folder)
 
 
-def test_record_then_replay_round_trip(embedded_broker, tmp_path, kit, session):
+def test_record_then_replay_round_trip(embedded_broker, tmp_path, kit, session, source_ns):
     start = now_ms() + 50
-    records = kit.synthetic_records(0.4, 1, t0=start)
-    recording = _record(embedded_broker.bootstrap, tmp_path / "rec", records)
+    records = kit.moved(kit.synthetic_records(0.4, 1, t0=start), source_ns)
+    recording = _record(embedded_broker.bootstrap, tmp_path / "rec", source_ns, records)
     assert recording.manifest.events == len(records)
 
     before = now_ms()
@@ -42,7 +40,7 @@ def test_record_then_replay_round_trip(embedded_broker, tmp_path, kit, session):
     assert replayer.wait(20)
     replayer.stop()
     after = now_ms()
-    targets = [t.replace("live.", f"train-{session}.") for t in TOPICS]
+    targets = [f"train-{session}.lighting.telemetry", f"train-{session}.cameras.health"]
     replayed = kit.read_topics(embedded_broker.bootstrap, targets, expected=len(records))
     assert len(replayed) == len(records)
 
