@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 import threading
 import time
@@ -115,9 +114,9 @@ def serve(inventory):
 
 @pytest.fixture(scope="session")
 def browser():
-    """Headless Debian Chromium driven by Playwright (skipped when Chromium is not installed)."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    """Headless Debian Chromium driven by Playwright (`make test` installs it)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: run `make system-deps` (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
