@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connect": ("connectors.connect_cmd", "run a connector to a field standard (fiware, open311, talq, register)"),
     "record": ("streams.record_cmd", "record live topics into a recording folder"),
     "replay": ("streams.replay_cmd", "replay a recording into a training session"),
+    "scenarios": ("streams.scenarios_record", "render the training scenarios into recordings"),
     "bench": ("streams.bench_cmd", "run a benchmark and print its figures as key=value lines"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }

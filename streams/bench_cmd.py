@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "decode": ("streams.bench_decode", "bench_decode"),
     "processor": ("streams.bench", "bench_processor"),
     "simulator": ("connectors.dijon.bench", "bench_simulator"),
+    "replay": ("streams.bench_replay", "bench_replay"),
 }
 
 
