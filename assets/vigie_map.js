@@ -20,6 +20,47 @@ window.vigie = window.vigie || {};
         return v && typeof v === "object" ? v : {};
     }
 
+    /* What the browser benchmark reads (dashboard/bench.py), cheap enough to stay on in the room.
+     * lampsDrawnAt: performance.now() at the first animation frame after the markers on the map account for
+     * every lamp of the layer's cluster index; liveDrawnAt: the same for the first such draw carrying a live
+     * tick's hideout; faultSeen: asset id -> Date.now() when its fault marker was first drawn. */
+    const probe = window.vigie.probe = {lampsTotal: 0, lampsOnMap: 0, lampsDrawnAt: null, liveDrawnAt: null,
+                                        faultSeen: {}};
+    let passPending = false, passLive = false, seenHideout = null;
+
+    function notePass(context) {
+        const h = context && context.hideout;
+        if (h !== seenHideout) {  // the initial hideout is {s: {}}; every server tick adds n or states
+            seenHideout = h;
+            passLive = !!h && (h.n !== undefined || (h.s && Object.keys(h.s).length > 0));
+        }
+    }
+
+    function stamp(key) {
+        requestAnimationFrame(function () {
+            if (probe[key] === null) { probe[key] = performance.now(); }
+        });
+    }
+
+    function endPass() {
+        passPending = false;
+        if (probe.lampsTotal > 0 && probe.lampsOnMap >= probe.lampsTotal) {
+            if (probe.lampsDrawnAt === null) { stamp("lampsDrawnAt"); }
+            if (passLive && probe.liveDrawnAt === null) { stamp("liveDrawnAt"); }
+        }
+    }
+
+    function trackLamps(marker, n) {
+        // markers come and go as the cluster layer redraws: count those on the map until the first live draw
+        if (probe.liveDrawnAt !== null) { return marker; }
+        marker.on("add", function () {
+            probe.lampsOnMap += n;
+            if (!passPending) { passPending = true; Promise.resolve().then(endPass); }
+        });
+        marker.on("remove", function () { probe.lampsOnMap -= n; });
+        return marker;
+    }
+
     function icon(cls, html, size) {
         return L.divIcon({className: cls, html: html || "", iconSize: [size, size], iconAnchor: [size / 2, size / 2]});
     }
@@ -30,10 +71,11 @@ window.vigie = window.vigie || {};
         },
         lightPoint: function (feature, latlng, context) {
             const code = stateOf(feature, context);
-            return L.circleMarker(latlng, {
+            notePass(context);
+            return trackLamps(L.circleMarker(latlng, {
                 radius: code === 0 ? 3 : 5, stroke: code !== 0, color: "#0b0f14", weight: 1,
                 fillColor: FILL[code], fillOpacity: code === 0 ? 0.7 : 0.95,
-            });
+            }), 1);
         },
         lightCluster: function (feature, latlng, index, context) {
             const states = (context && context.hideout && context.hideout.s) || {};
@@ -45,15 +87,19 @@ window.vigie = window.vigie || {};
                 if (RANK[c] > RANK[worst]) { worst = c; }
             }
             const n = feature.properties.point_count;
+            probe.lampsTotal = index.points.length;
+            notePass(context);
             const size = n < 100 ? 34 : (n < 1000 ? 42 : 52);
             const label = feature.properties.point_count_abbreviated;
             const html = "<div><span>" + label + "</span>" + (bad ? "<b>" + bad + "</b>" : "") + "</div>";
-            return L.marker(latlng, {icon: icon("vigie-cluster vigie-cluster-" + worst, html, size)});
+            return trackLamps(L.marker(latlng, {icon: icon("vigie-cluster vigie-cluster-" + worst, html, size)}), n);
         },
         faultFilter: function (feature, context) {
             return stateOf(feature, context) === 2;
         },
         faultPoint: function (feature, latlng, context) {
+            const id = feature.properties.id;
+            if (probe.faultSeen[id] === undefined) { probe.faultSeen[id] = Date.now(); }
             return L.circleMarker(latlng, {radius: 7, color: "#ffe3e6", weight: 2, fillColor: FILL[2], fillOpacity: 1,
                                           pane: "vigie-faults"});
         },

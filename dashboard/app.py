@@ -10,6 +10,7 @@ import dash
 import flask
 
 from dashboard.data import DataSource
+from dashboard.exports import ExportJobs
 from dashboard.geo import GeoCatalog, layer_url, load_or_build_inventory
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
 from streams.config import Settings
@@ -33,6 +34,7 @@ class Room:
     tick_ms: int = 1000
     namespace: str = "live"
     actor_fn: Callable[[], str] = field(default=lambda: "operator")
+    exports: ExportJobs | None = None
 
     def actor(self) -> str:
         """Who is acting (until sign-in lands: the operator seat)."""
@@ -67,14 +69,21 @@ def _request_lang() -> str:
 
 
 def create_app(settings: Settings, *, tiles: str | None = None, tiles_attribution: str | None = None,
-               stale_after_s: float = 30.0, tick_ms: int = 1000, inventory=None) -> dash.Dash:
-    """Build the Dash app over the settings' store and inventory (an Inventory may be passed in directly)."""
+               stale_after_s: float = 30.0, tick_ms: int = 1000, inventory=None, clock=None) -> dash.Dash:
+    """Build the Dash app over the settings' store and inventory (an Inventory may be passed in directly).
+
+    `clock` returns the contract KPIs' "now" (a UTC timestamp); the wall clock when None.
+    """
     from layouts import shell  # imported here: layouts import this module for the Room type
 
     geo = GeoCatalog((lambda: inventory) if inventory is not None
                      else (lambda: load_or_build_inventory(settings.inventory_dir)))
-    room = Room(data=DataSource.from_settings(settings), geo=geo, tiles=tiles, tiles_attribution=tiles_attribution,
+    data = DataSource.from_settings(settings, clock=clock)
+    room = Room(data=data, geo=geo, tiles=tiles, tiles_attribution=tiles_attribution,
                 stale_after_s=stale_after_s, tick_ms=tick_ms, namespace=settings.namespace)
+    room.exports = ExportJobs(settings.data_dir / "reports" / settings.namespace,
+                              build=lambda month: data.kpi_page("month", month, geo.inventory.assets),
+                              communes=lambda: geo.inventory.communes)
     app = dash.Dash(
         __name__,
         assets_folder=str(ASSETS_DIR),
@@ -88,6 +97,7 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
         f'<link rel="preload" href="{layer_url(name)}" as="fetch" crossorigin="anonymous">'
         for name in ("lights", "communes")))
     geo.register(app.server)
+    room.exports.register(app.server)
     app.layout = lambda: shell.layout(room, _request_lang())
     shell.register_callbacks(app, room)
     app.server.config["VIGIE_ROOM"] = room

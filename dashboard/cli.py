@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("streams.record_cmd", "record live topics into a recording folder"),
     "replay": ("streams.replay_cmd", "replay a recording into a training session"),
     "scenarios": ("streams.scenarios_record", "render the training scenarios into recordings"),
+    "train": ("streams.train_cmd", "start, list, control and debrief training sessions"),
     "bench": ("streams.bench_cmd", "run a benchmark and print its figures as key=value lines"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import sqlalchemy as sa
 
@@ -21,7 +21,8 @@ from streams.store import schema as s
 
 __all__ = [
     "ACTIVE_STATES", "ALERT_STATES", "SEVERITIES", "SEVERITY_RANK", "STATE_FAULT", "STATE_OK", "STATE_UNKNOWN",
-    "STATE_WARNING", "ActionResult", "AlertFilters", "Changes", "DataSource", "Health", "Kpi", "classify_state",
+    "STATE_WARNING", "ActionResult", "AlertFilters", "Changes", "DataSource", "Health", "Kpi", "KpiPage",
+    "classify_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -142,21 +143,26 @@ def _alert_row(row: Mapping) -> dict:
 class DataSource:
     """Read and write access to the operational store for the dashboard (one pooled engine per process)."""
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, clock: Callable[[], object] | None = None) -> None:
         self.url = url
         self.schema = schema
+        self.clock = clock  # returns the KPIs' "now" as a UTC pd.Timestamp (tests and replays pin it)
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._kpi_lock = threading.Lock()
         self._failed_at = 0.0
         self._kpis: tuple[float, list[Kpi]] | None = None
+        self._frames: tuple[float, object] | None = None
+        self._pages: dict[tuple, KpiPage] = {}
+        self._contract = None
 
     @classmethod
-    def from_settings(cls, settings, namespace: str | None = None) -> "DataSource":
+    def from_settings(cls, settings, namespace: str | None = None, clock=None) -> "DataSource":
         """The data source of a namespace's store (the live room by default)."""
         from streams.store import store_location
 
         url, schema = store_location(settings, namespace)
-        return cls(url, schema=schema)
+        return cls(url, schema=schema, clock=clock)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -375,17 +381,17 @@ class DataSource:
     def kpi_headline(self, inventory_assets=None) -> list[Kpi]:
         """Headline contract KPIs of the current month against their targets (computed at most once a minute).
 
-        The figures come from the KPI engine (`streams.kpi`) over the store; a value stays None
+        The figures are the manager page's (`kpi_page("month", ...)`); a value stays None
         (shown as '—') while the engine has no data for it or cannot run.
         """
         now = time.monotonic()
         if self._kpis is not None and now - self._kpis[0] < _KPI_TTL_S:
             return self._kpis[1]
         results: dict = {}
-        store = self.store()
-        if store is not None and inventory_assets is not None:
+        if inventory_assets is not None:
             try:
-                results = _compute_kpis(store, inventory_assets)
+                page = self.kpi_page("month", None, inventory_assets)
+                results = {r.key: r for r in page.results} if page else {}
             except Exception as exc:  # the KPI engine must never take the room down with it
                 log.warning("KPI headline unavailable: %s", exc)
         kpis = []
@@ -396,22 +402,133 @@ class DataSource:
         self._kpis = (now, kpis)
         return kpis
 
+    # -- contract KPIs (manager page) -------------------------------------------------------
+
+    def contract(self):
+        """The performance contract (the bundled OnDijon-like one), loaded once."""
+        if self._contract is None:
+            from streams.contract import DEFAULT_CONTRACT, load_contract
+
+            self._contract = load_contract(DEFAULT_CONTRACT)
+        return self._contract
+
+    def now(self):
+        """The KPIs' current time (UTC pd.Timestamp)."""
+        import pandas as pd
+
+        return pd.Timestamp(self.clock()) if self.clock is not None else pd.Timestamp.now(tz="UTC")
+
+    def kpi_frames(self, inventory_assets):
+        """The KPI engine's frames over the whole contract up to now, read at most once a minute, None without store.
+
+        One read serves every period (the energy scan is most of its cost); concurrent callers wait for it.
+        """
+        with self._kpi_lock:
+            if self._frames is not None and time.monotonic() - self._frames[0] < _KPI_TTL_S:
+                return self._frames[1]
+            store = self.store()
+            if store is None:
+                return None
+            import pandas as pd
+
+            from streams.kpi_store import read_frames
+
+            contract = self.contract()
+            start = pd.Timestamp(contract.start, tz=contract.timezone).tz_convert("UTC")
+            frames = read_frames(store, contract, inventory_assets, as_of=self.now(), since=start)
+            self._frames = (time.monotonic(), frames)
+            self._pages.clear()
+            return frames
+
+    def kpi_months(self, inventory_assets) -> list[str]:
+        """Months (YYYY-MM) from the first fact in the store to now, newest first (the current month when empty)."""
+        frames = self.kpi_frames(inventory_assets)
+        contract = self.contract()
+        last = self.now().tz_convert(contract.timezone).tz_localize(None).to_period("M")
+        first = _first_fact(frames)
+        first = last if first is None else max(first.tz_convert(contract.timezone).tz_localize(None).to_period("M"),
+                                                _pd_period(contract.start))
+        return [str(m) for m in reversed(list(_month_range(first, last)))]
+
+    def kpi_page(self, kind: str, month: str | None, inventory_assets) -> "KpiPage | None":
+        """Every KPI of a period (`month`, `quarter`, `year`, `contract` holding `month`, default now) and its trend.
+
+        The trend runs month by month over the twelve months that end with the period (the whole
+        year or contract for those kinds); None while the store cannot be reached.
+        """
+        frames = self.kpi_frames(inventory_assets)
+        if frames is None:
+            return None
+        if not month:
+            month = f"{frames.as_of.tz_convert(self.contract().timezone):%Y-%m}"
+        key = (kind, month, frames.as_of)
+        page = self._pages.get(key)
+        if page is None:
+            page = _kpi_page(self.contract(), frames, kind, month)
+            with self._kpi_lock:
+                self._pages[key] = page
+        return page
+
+
+@dataclass(frozen=True)
+class KpiPage:
+    """The contract KPIs of one period as the manager page and the monthly report show them."""
+
+    period: object  # streams.kpi_periods.Period
+    as_of: object  # pd.Timestamp the figures are measured up to
+    results: tuple  # streams.kpi.KpiResult, in the engine's order
+    history: object  # pd.DataFrame of streams.kpi.kpi_history, one row per month of the trend
+    contract: object  # streams.contract.Contract
+
+    def result(self, key: str):
+        """The KPI of a key, None if unknown."""
+        return next((r for r in self.results if r.key == key), None)
+
 
 _HEADLINE = (("energy_saving", 65.0), ("it_availability", 99.0), ("interventions_on_time", 95.0))
 _KPI_TTL_S = 60.0
 
 
-def _compute_kpis(store: Store, inventory_assets) -> dict:
-    """The KPI engine's results of the current month by key."""
+def _pd_period(day):
     import pandas as pd
 
-    from streams.contract import DEFAULT_CONTRACT, load_contract
-    from streams.kpi import compute_kpis
-    from streams.kpi_periods import period
-    from streams.kpi_store import read_frames
+    return pd.Period(f"{day:%Y-%m}", "M")
 
-    contract = load_contract(DEFAULT_CONTRACT)
-    as_of = pd.Timestamp.now(tz="UTC")
-    p = period(contract, "month", as_of.tz_convert(contract.timezone).date())
-    frames = read_frames(store, contract, inventory_assets, as_of=as_of, since=p.start)
-    return {r.key: r for r in compute_kpis(frames, contract, p)}
+
+def _month_range(first, last):
+    while first <= last:
+        yield first
+        first += 1
+
+
+def _first_fact(frames):
+    """The earliest fact of the frames (energy, state, incident or outage), None when they are empty."""
+    if frames is None:
+        return None
+    import pandas as pd
+
+    firsts = [pd.to_datetime(col, utc=True).min() for col in (
+        frames.energy["hour"], frames.states["start"], frames.incidents["opened"], frames.outages["start"])
+        if len(col)]
+    firsts = [t for t in firsts if not pd.isna(t)]
+    return min(firsts) if firsts else None
+
+
+def _kpi_page(contract, frames, kind: str, month: str | None) -> KpiPage:
+    """Compute a KpiPage from frames (the engine's numbers, untouched)."""
+    import pandas as pd
+
+    from streams.kpi import compute_kpis, kpi_history
+    from streams.kpi_periods import Period, contract_to_date, month as month_period, parse_month, period
+
+    at = parse_month(month) if month else frames.as_of.tz_convert(contract.timezone).date()
+    p = period(contract, kind, at)
+    first = pd.Period(f"{at:%Y-%m}", "M") - 11
+    try:
+        span_start = month_period(contract, first.year, first.month).start
+    except ValueError:
+        span_start = contract_to_date(contract, at.year, at.month).start
+    span_start = min(span_start, p.start)
+    results = compute_kpis(frames, contract, p)
+    history = kpi_history(frames, contract, Period("span", span_start, p.end, f"{first} → {p.label}"))
+    return KpiPage(p, min(frames.as_of, p.end), tuple(results), history, contract)

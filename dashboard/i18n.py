@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "alert_title", "normalise_lang", "t"]
+__all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "alert_title", "month_label", "normalise_lang", "number", "t"]
 
 DEFAULT_LANG = "fr"
 LANGS = ("fr", "en")
@@ -189,6 +189,73 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "category.ice": ("Verglas", "Ice"),
     "category.abandoned_vehicle": ("Véhicule abandonné", "Abandoned vehicle"),
     "category.noise": ("Bruit", "Noise"),
+    "nav.operator": ("Opérateur", "Operator"),
+    "nav.manager": ("Contrat", "Contract"),
+    "mgr.title": ("Contrat de performance", "Performance contract"),
+    "mgr.period": ("Période", "Period"),
+    "mgr.month_pick": ("Mois", "Month"),
+    "period.month": ("Mois", "Month"),
+    "period.quarter": ("Trimestre", "Quarter"),
+    "period.year": ("Année", "Year"),
+    "period.contract": ("Depuis le début du contrat", "Contract to date"),
+    "mgr.as_of": ("{period} · données au {at}", "{period} · data as of {at}"),
+    "mgr.in_progress": ("en cours", "in progress"),
+    "mgr.loading": ("Calcul des indicateurs…", "Computing the KPIs…"),
+    "mgr.unavailable": ("Magasin injoignable: indicateurs indisponibles.", "Store unreachable: KPIs unavailable."),
+    "mgr.target": ("objectif ≥ {value}", "target ≥ {value}"),
+    "mgr.no_target": ("sans objectif contractuel", "no contractual target"),
+    "mgr.penalty": ("pénalités {value}", "penalties {value}"),
+    "mgr.no_penalty": ("aucune pénalité", "no penalty"),
+    "mgr.forecast_year": ("prévision fin {year}: {value}", "forecast end of {year}: {value}"),
+    "mgr.overdue": ("dont {n} hors délai", "{n} overdue"),
+    "mgr.repairs": ("{n} réparations", "{n} repairs"),
+    "mgr.cap": ("plafond {value} / mois", "cap {value} / month"),
+    "mgr.click_hint": ("Cliquez un indicateur pour sa tendance et sa répartition.",
+                       "Click a KPI for its trend and breakdown."),
+    "mgr.trend": ("Tendance mois par mois", "Month-by-month trend"),
+    "mgr.by_commune": ("Par commune", "By commune"),
+    "mgr.by_family": ("Par famille d'équipements", "By equipment family"),
+    "mgr.penalties_month": ("Pénalités en jeu par mois", "Penalties at stake per month"),
+    "mgr.no_commune": ("Pas de répartition par commune pour cet indicateur.", "No breakdown by commune for this KPI."),
+    "mgr.no_family": ("Pas de répartition par famille pour cet indicateur.", "No breakdown by family for this KPI."),
+    "mgr.no_history": ("Pas d'historique mensuel pour cet indicateur.", "No monthly history for this KPI."),
+    "mgr.approx": ("limites communales approximatives", "approximate commune boundaries"),
+    "mgr.measured": ("Mesuré", "Measured"),
+    "mgr.objective": ("Objectif", "Target"),
+    "mgr.forecast_seasonal": ("Prévision (saisonnière)", "Forecast (seasonal)"),
+    "mgr.forecast_flat": ("Prévision (moyenne 3 derniers mois)", "Forecast (mean of last 3 months)"),
+    "mgr.cap_line": ("Plafond mensuel", "Monthly cap"),
+    "mgr.export": ("Exporter le rapport du mois", "Export the monthly report"),
+    "mgr.export_running": ("Rapport {month} en préparation: {step}", "Building the {month} report: {step}"),
+    "mgr.export_done": ("Rapport {month} prêt:", "{month} report ready:"),
+    "mgr.export_failed": ("Échec du rapport {month}: {error}", "The {month} report failed: {error}"),
+    "mgr.file_pdf": ("PDF", "PDF"),
+    "mgr.file_kpis_csv": ("Indicateurs (CSV)", "KPIs (CSV)"),
+    "mgr.file_history_csv": ("Historique (CSV)", "History (CSV)"),
+    "mgr.file_communes_csv": ("Communes (CSV)", "Communes (CSV)"),
+    "step.queued": ("en attente", "queued"),
+    "step.reading": ("lecture du magasin", "reading the store"),
+    "step.tables": ("tableaux", "tables"),
+    "step.table": ("page des indicateurs", "KPI page"),
+    "step.trends": ("tendances", "trends"),
+    "step.communes": ("carte des communes", "commune map"),
+    "step.done": ("terminé", "done"),
+    "kpistatus.on_track": ("Conforme", "On track"),
+    "kpistatus.at_risk": ("À risque", "At risk"),
+    "kpistatus.breached": ("Non conforme", "Breached"),
+    "kpistatus.no_target": ("Suivi", "Monitored"),
+    "kpistatus.no_data": ("Pas de données", "No data"),
+    "kpiname.energy_saving": ("Économie d'énergie (éclairage)", "Energy saving (street lighting)"),
+    "kpiname.interventions_on_time": ("Interventions dans les délais", "Interventions within their delay"),
+    "kpiname.it_availability": ("Disponibilité des systèmes informatiques", "IT systems availability"),
+    "kpiname.backlog": ("Incidents ouverts", "Open incidents"),
+    "kpiname.mttr": ("Temps moyen de réparation", "Mean time to repair"),
+    "kpiname.penalties": ("Pénalités en jeu", "Penalties at stake"),
+    "kpiname.availability": ("Disponibilité · {family}", "Availability · {family}"),
+    "month.1": ("janv.", "Jan"), "month.2": ("févr.", "Feb"), "month.3": ("mars", "Mar"), "month.4": ("avr.", "Apr"),
+    "month.5": ("mai", "May"), "month.6": ("juin", "Jun"), "month.7": ("juil.", "Jul"), "month.8": ("août", "Aug"),
+    "month.9": ("sept.", "Sep"), "month.10": ("oct.", "Oct"), "month.11": ("nov.", "Nov"),
+    "month.12": ("déc.", "Dec"),
     "category.other": ("Autre", "Other"),
 }
 
@@ -218,3 +285,19 @@ def t(key: str, lang: str | None = DEFAULT_LANG, **fmt) -> str:
         return key
     text = pair[LANGS.index(normalise_lang(lang))]
     return text.format(**fmt) if fmt else text
+
+
+def number(value: float | None, lang: str | None = DEFAULT_LANG, decimals: int = 1, unit: str = "") -> str:
+    """A number for humans in the language's style ('110 900,5 €' / '110,900.5 €'); '—' when unknown."""
+    if value is None or value != value:
+        return "—"
+    text = f"{value:,.{decimals}f}"
+    if normalise_lang(lang) == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return f"{text} {unit}".strip() if unit else text
+
+
+def month_label(label: str, lang: str | None = DEFAULT_LANG) -> str:
+    """'2026-11' as 'nov. 2026' / 'Nov 2026'."""
+    year, month = label.split("-")[:2]
+    return f"{t(f'month.{int(month)}', lang)} {year}"

@@ -11,6 +11,9 @@ __all__ = [
     "LAYER_FAULTS", "LAYER_LIGHTS", "LAYER_REPORTS", "LAYER_SIGNALS", "LAYER_WEATHER", "LIVE_LAYERS",
     "LOCATION", "MAP", "MUTE", "MUTE_BUTTON", "NEW_CRITICAL", "PAGE", "PANEL_DIGEST", "SELECTED_ASSET", "SEQ",
     "STATUS", "TICK_SINK",
+    "EXPORT_JOB", "INTERVAL_EXPORT", "INTERVAL_KPI", "MANAGER", "MGR_ASOF", "MGR_CARD", "MGR_CARDS", "MGR_DRILL",
+    "MGR_EXPORT", "MGR_EXPORT_STATUS", "MGR_FAMILY", "MGR_MAP", "MGR_MONTH", "MGR_PENALTIES", "MGR_PERIOD",
+    "MGR_SELECTED", "MGR_TREND", "NAV", "PATH_MANAGER", "PATH_OPERATOR", "SHELL",
 ]
 
 # shell: location, stores, intervals
@@ -27,6 +30,15 @@ ALARM_SINK = "alarm-sink"
 TICK_SINK = "tick-sink"
 INTERVAL_FAST = "interval-fast"
 INTERVAL_SLOW = "interval-slow"
+
+# pages: the path of each, and the shell element whose class says which one is shown
+PATH_OPERATOR = "/"
+PATH_MANAGER = "/contrat"
+SHELL = "shell"
+NAV = "page-switch"
+INTERVAL_KPI = "interval-kpi"
+INTERVAL_EXPORT = "interval-export"
+EXPORT_JOB = "export-job-store"
 
 # header strip
 LANG_SWITCH = "lang-switch"
@@ -78,3 +90,19 @@ ACTION_FEEDBACK = "action-feedback"
 ASSET_PANEL = "asset-panel"
 PANEL_DIGEST = "panel-digest-store"
 HEALTH_PANEL = "health-panel"
+
+# manager page (contract KPIs)
+MANAGER = "manager-page"
+MGR_PERIOD = "mgr-period"
+MGR_MONTH = "mgr-month"
+MGR_ASOF = "mgr-asof"
+MGR_CARDS = "mgr-cards"
+MGR_CARD = "mgr-card"  # pattern-matching type: {"type": MGR_CARD, "key": <kpi key>}
+MGR_SELECTED = "mgr-selected-store"
+MGR_DRILL = "mgr-drill-title"
+MGR_TREND = "mgr-trend"
+MGR_MAP = "mgr-map"
+MGR_FAMILY = "mgr-family"
+MGR_PENALTIES = "mgr-penalties"
+MGR_EXPORT = "mgr-export"
+MGR_EXPORT_STATUS = "mgr-export-status"

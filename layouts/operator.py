@@ -215,16 +215,20 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         Input(ids.ALERT_VERSION, "data"),
         Input(ids.FILTER_DOMAIN, "value"), Input(ids.FILTER_COMMUNE, "value"),
         Input(ids.FILTER_SEVERITY, "value"), Input(ids.FILTER_STATUS, "value"),
-        State(ids.LANG, "data"),
+        Input(ids.LOCATION, "pathname"), State(ids.LANG, "data"),
     )
-    def queue_rows(_version, domains, communes, severities, states, lang):
-        """The queue's rows for the current filters, refreshed whenever an alert changes."""
+    def queue_rows(_version, domains, communes, severities, states, pathname, lang):
+        """The queue's rows for the current filters, refreshed whenever an alert changes (and on coming back)."""
+        if pathname == ids.PATH_MANAGER:
+            return no_update
         alerts = room.data.open_alerts(AlertFilters.of(domains, communes, severities, states))
         return grid_rows(alerts[:MAX_ROWS], room.geo.communes(), lang)
 
     app.clientside_callback(
-        "function(n, gridId) { return window.dash_clientside.vigie.refreshCountdown(n, gridId); }",
-        Output(ids.TICK_SINK, "data"), Input(ids.INTERVAL_FAST, "n_intervals"), State(ids.ALERT_GRID, "id"))
+        "function(n, gridId, pathname) { return pathname === '" + ids.PATH_MANAGER + "' ? "
+        "window.dash_clientside.no_update : window.dash_clientside.vigie.refreshCountdown(n, gridId); }",
+        Output(ids.TICK_SINK, "data"), Input(ids.INTERVAL_FAST, "n_intervals"), State(ids.ALERT_GRID, "id"),
+        State(ids.LOCATION, "pathname"))
 
     @app.callback(
         Output(ids.ACTION_FEEDBACK, "children"), Output(ids.ACTION_FEEDBACK, "className"),
@@ -302,18 +306,21 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
 
     @app.callback(Output(ids.ASSET_PANEL, "children"), Output(ids.PANEL_DIGEST, "data"),
                   Input(ids.SELECTED_ASSET, "data"), Input(ids.ALERT_VERSION, "data"),
-                  Input(ids.INTERVAL_SLOW, "n_intervals"), State(ids.PANEL_DIGEST, "data"), State(ids.LANG, "data"))
-    def show_asset(selection, _version, _n, digest, lang):
-        """Fill the asset panel for the selection; refresh it only when what it shows has changed."""
+                  Input(ids.INTERVAL_SLOW, "n_intervals"), State(ids.PANEL_DIGEST, "data"), State(ids.LANG, "data"),
+                  State(ids.LOCATION, "pathname"))
+    def show_asset(selection, _version, _n, digest, lang, pathname):
+        """Fill the asset panel for the selection; refresh it only when what it shows has changed (and is shown)."""
+        if pathname == ids.PATH_MANAGER and callback_context.triggered_id != ids.SELECTED_ASSET:
+            return no_update, no_update
         fresh = panel_digest(room, selection)
         if callback_context.triggered_id != ids.SELECTED_ASSET and fresh == digest:
             return no_update, no_update
         return asset_panel(room, selection, lang), fresh
 
     @app.callback(Output(ids.HEALTH_PANEL, "children"), Input(ids.INTERVAL_SLOW, "n_intervals"),
-                  Input(ids.DETAIL_TABS, "value"), State(ids.LANG, "data"))
-    def show_health(_n, tab, lang):
+                  Input(ids.DETAIL_TABS, "value"), State(ids.LANG, "data"), State(ids.LOCATION, "pathname"))
+    def show_health(_n, tab, lang, pathname):
         """Refresh the stream health panel while it is shown."""
-        if tab != "health":
+        if tab != "health" or pathname == ids.PATH_MANAGER:
             return no_update
         return health_table(room.data.health(), lang)

@@ -1,4 +1,8 @@
-"""The app shell: stores, location, intervals, the header strip and the map; pages render beside the map."""
+"""The app shell: stores, location, intervals, the header strip with the page switch, the map and the pages.
+
+Both pages stay mounted: the path only changes the shell's class, which shows the operator
+pane beside the map or the manager page in their place, so the map never reloads.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.data import SEVERITIES
-from layouts import operator
+from dashboard.i18n import t
+from layouts import manager, operator
 from layouts.components import header, map as map_component
 
 if TYPE_CHECKING:
@@ -16,15 +21,37 @@ if TYPE_CHECKING:
 
     from dashboard.app import Room
 
-__all__ = ["PAGES", "layout", "register_callbacks"]
+__all__ = ["PAGES", "layout", "page_switch", "register_callbacks"]
 
 # path -> page module exporting layout(room, lang) and register_callbacks(app, room)
-PAGES = {"/": operator}
+PAGES = {ids.PATH_OPERATOR: operator, ids.PATH_MANAGER: manager}
+# the shell's class on each path (assets/vigie.css shows and hides the panes by it)
+_SHOW_PAGE = f"""function (pathname) {{
+    const manager = pathname === "{ids.PATH_MANAGER}";
+    if (!manager) {{  // the map was hidden: let Leaflet measure its pane again
+        setTimeout(function () {{ window.dispatchEvent(new Event("resize")); }}, 30);
+    }}
+    return [manager ? "shell page-manager" : "shell page-operator", !manager];
+}}"""
+
+
+def page_switch(lang: str) -> html.Nav:
+    """The header's page switch: the operator room or the contract KPIs (links, so the URL says where you are)."""
+    return html.Nav(id=ids.NAV, className="page-switch", children=[
+        dcc.Link(t("nav.operator", lang), href=ids.PATH_OPERATOR, className="nav-link nav-operator"),
+        dcc.Link(t("nav.manager", lang), href=ids.PATH_MANAGER, className="nav-link nav-manager"),
+    ])
+
+
+def _header(room: "Room", lang: str):
+    bar = header.header(lang, room.namespace)
+    bar.children.insert(1, page_switch(lang))
+    return bar
 
 
 def layout(room: "Room", lang: str) -> html.Div:
-    """The whole room for one browser: shell around the map and the current page."""
-    return html.Div(className="shell", children=[
+    """The whole room for one browser: shell around the map and both pages (one shown at a time)."""
+    return html.Div(id=ids.SHELL, className="shell page-operator", children=[
         dcc.Location(id=ids.LOCATION, refresh=False),
         dcc.Store(id=ids.LANG, data=lang),
         dcc.Store(id=ids.SEQ, data=0),
@@ -37,12 +64,16 @@ def layout(room: "Room", lang: str) -> html.Div:
         dcc.Store(id=ids.TICK_SINK),
         dcc.Interval(id=ids.INTERVAL_FAST, interval=room.tick_ms),
         dcc.Interval(id=ids.INTERVAL_SLOW, interval=5000),
-        header.header(lang, room.namespace),
+        dcc.Interval(id=ids.INTERVAL_KPI, interval=60_000, disabled=True),
+        dcc.Interval(id=ids.INTERVAL_EXPORT, interval=700, disabled=True),
+        dcc.Store(id=ids.EXPORT_JOB),
+        _header(room, lang),
         *header.banner(lang),
         html.Main(className="body", children=[
             html.Section(className="map-pane", children=[map_component.map_view(room, lang),
                                                               map_component.legend(lang)]),
             html.Section(id=ids.PAGE, className="page-pane", children=operator.layout(room, lang)),
+            html.Section(className="manager-pane", children=manager.layout(room, lang)),
         ]),
     ])
 
@@ -51,15 +82,11 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
     """Callbacks of the shell, the header, the map and every page."""
     header.register_callbacks(app, room)
     map_component.register_callbacks(app, room)
-    for page in set(PAGES.values()):
+    for page in PAGES.values():
         page.register_callbacks(app, room)
 
-    @app.callback(Output(ids.PAGE, "children"), Input(ids.LOCATION, "pathname"), State(ids.LANG, "data"),
-                  prevent_initial_call=True)
-    def route(pathname, lang):
-        """Render the page of the path beside the map (the map itself stays mounted)."""
-        page = PAGES.get(pathname or "/", operator)
-        return page.layout(room, lang)
+    app.clientside_callback(_SHOW_PAGE, Output(ids.SHELL, "className"), Output(ids.INTERVAL_KPI, "disabled"),
+                            Input(ids.LOCATION, "pathname"))
 
     @app.callback(
         Output(ids.LAYER_ALERTS, "data"),

@@ -335,7 +335,7 @@ def _peak_rss_mb() -> float:
 
 
 def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), seed: int = 42,
-                    repeats: int = 2) -> dict:
+                    repeats: int = 3) -> dict:
     """Processor throughput beside the raw consume ceiling, at Dijon scale and 10x the assets.
 
     Each figure is the best of `repeats` runs, ceiling and processor alike, each in a fresh

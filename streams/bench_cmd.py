@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "processor": ("streams.bench", "bench_processor"),
     "simulator": ("connectors.dijon.bench", "bench_simulator"),
     "replay": ("streams.bench_replay", "bench_replay"),
+    "dashboard": ("dashboard.bench", "bench_dashboard"),
 }
 
 

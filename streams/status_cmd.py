@@ -22,7 +22,7 @@ def format_status(summary: dict) -> str:
     sev = summary["open_alerts_by_severity"]
     lines = [
         f"assets with a live state: {summary['assets_with_state']:,} (inventory {summary['inventory_assets']:,})",
-        "  " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary["assets_by_state"].items())),
+        "  " + (", ".join(f"{k} {v:,}" for k, v in sorted(summary["assets_by_state"].items())) or "(none yet)"),
         f"open alerts: {summary['open_alerts']:,} (" + ", ".join(f"{k} {v}" for k, v in sev.items())
         + f"), {summary['absorbed_alerts']:,} absorbed by a parent",
         f"events processed: {summary['events_processed']:,}; dead letters: {summary['dead_letters']:,}; "

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateSchema
@@ -509,11 +509,9 @@ class Store:
             stmt = stmt.where(alerts.c.rule == rule)
         if not include_children:
             stmt = stmt.where(alerts.c.parent_id.is_(None))
+        rank = case({s: i for i, s in enumerate(SEVERITY_ORDER)}, value=alerts.c.severity, else_=len(SEVERITY_ORDER))
         with self.engine.connect() as conn:
-            rows = _dicts(conn.execute(stmt.order_by(alerts.c.opened_ts, alerts.c.id).limit(limit)))
-        rows.sort(key=lambda r: (SEVERITY_ORDER.index(r["severity"]) if r["severity"] in SEVERITY_ORDER else 9,
-                                 r["opened_ts"]))
-        return rows
+            return _dicts(conn.execute(stmt.order_by(rank, alerts.c.opened_ts, alerts.c.id).limit(limit)))
 
     def alerts(self, *, state: str | Iterable[str] | None = None, rule: str | None = None,
                asset_id: str | None = None, since_ts: int | None = None, limit: int = 10000) -> list[dict]:

@@ -1,0 +1,413 @@
+"""Browser benchmark of the operator room: `vigie bench dashboard`, the whole stack on 127.0.0.1 and headless Chromium.
+
+What runs: the embedded broker, the processor (`vigie process`, a child process), the dashboard
+(`vigie dashboard`, a child process) over the processor's store, the Dijon simulator in a thread of
+this process (nominal speed, then ten times), and Debian's Chromium driven by Playwright.
+
+What is measured, in the page itself (`window.vigie.probe`, set by assets/vigie_map.js):
+- `first_render_s`: navigation start of a fresh browser context (empty cache) to the first animation
+  frame after the cluster and point markers on the map account for every lamp of the layer's index
+  (34,000); `first_live_render_s` the same for the first full draw that carries a live tick's states.
+- `latency_*`: a `LampFault(active=True)` is produced for a lamp that is not faulty; the clock is read
+  just before the producer sends it, and the page notes (Date.now(), same machine clock) when the
+  fault layer first draws that lamp's marker. Latency is the difference, per probe.
+- `bytes_*`: bodies of the live tick's `/_dash-update-component` responses against the distinct assets
+  their hideout patches carry, under load and for bursts of 10, 100 and 1000 changed lamps.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["CHROMIUM", "DEFAULT_BURSTS", "DEFAULT_LOADS", "TickLog", "bench_dashboard", "main", "tick_size"]
+
+log = logging.getLogger(__name__)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking")
+DEFAULT_LOADS = (("nominal", 1.0), ("x10", 10.0))
+DEFAULT_BURSTS = (10, 100, 1000)
+_TICK_OUTPUT = "seq-store.data"  # only the live tick callback writes the sequence number
+_FAULTS_LAYER = "layer-faults"  # carries the same lamp changes as the lamp layer: counted once as assets
+_READY_JS = "() => window.vigie && window.vigie.probe && window.vigie.probe.lampsDrawnAt !== null"
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def tick_size(body: bytes) -> tuple[int, int]:
+    """Bytes of a tick response and how many distinct assets its hideout patches carry."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return len(body), 0
+    assets: set[str] = set()
+    for component, props in (payload.get("response") or {}).items():
+        hideout = props.get("hideout") if isinstance(props, dict) else None
+        if component == _FAULTS_LAYER or not isinstance(hideout, dict):
+            continue
+        for op in hideout.get("operations") or ():
+            value = (op.get("params") or {}).get("value")
+            if op.get("location") == ["s"] and isinstance(value, dict):
+                assets.update(value)
+    return len(body), len(assets)
+
+
+@dataclass
+class TickLog:
+    """The live tick responses a page received, in order (bodies read lazily, once)."""
+
+    responses: list = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    def attach(self, page) -> None:
+        """Record the page's tick responses from now on."""
+
+        def on_response(response) -> None:
+            request = response.request
+            if "/_dash-update-component" in request.url and _TICK_OUTPUT in (request.post_data or ""):
+                self.responses.append(response)
+
+        page.on("response", on_response)
+
+    def mark(self) -> int:
+        """A position in the log, to look at what came after it."""
+        return len(self.responses)
+
+    def sizes_since(self, mark: int) -> list[tuple[int, int]]:
+        """(bytes, changed assets) of every tick response after the mark."""
+        while len(self.sizes) < len(self.responses):
+            response = self.responses[len(self.sizes)]
+            try:
+                self.sizes.append(tick_size(response.body()))
+            except Exception as exc:  # a body the browser already dropped: count it as unknown, not as empty
+                log.debug("tick body unavailable: %s", exc)
+                self.sizes.append((-1, 0))
+        return [s for s in self.sizes[mark:] if s[0] >= 0]
+
+
+class _Stack:
+    """Broker, processor and dashboard on 127.0.0.1 over a temporary data folder; the simulator on demand."""
+
+    def __init__(self, folder: Path, out: TextIO) -> None:
+        from connectors.dijon.inventory import build_inventory, save_inventory
+        from streams.broker import EmbeddedBroker, free_port
+        from streams.config import Settings
+
+        self.out = out
+        self.inventory = build_inventory(42)
+        for attempt in range(5):  # a port just freed may still be refused for a moment
+            try:
+                self.broker = EmbeddedBroker(free_port(), log_path=folder / "broker.log").start()
+                break
+            except Exception:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
+        self.settings = Settings(kafka_bootstrap=self.broker.bootstrap, data_dir=folder)
+        save_inventory(self.inventory, self.settings.inventory_dir)
+        self.env = {**os.environ, "KAFKA_BOOTSTRAP": self.broker.bootstrap, "VIGIE_DATA_DIR": str(folder),
+                    "PYTHONUNBUFFERED": "1"}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.runner = None
+        self._runner_thread: threading.Thread | None = None
+        self.producer = None
+        self.folder = folder
+
+    def start(self) -> None:
+        """Start the processor and the dashboard, and wait until the dashboard serves its lamp layer."""
+        from streams.kafka import EventProducer
+
+        self._spawn("processor", "process")
+        self._spawn("dashboard", "dashboard", "--port", str(self.port))
+        self.producer = EventProducer.connect(self.broker.bootstrap, self.settings.namespace, linger_ms=0)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                for path in ("/", "/geo/lights.geojson"):
+                    with urllib.request.urlopen(self.url + path, timeout=30) as response:
+                        response.read()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.procs["dashboard"].poll() is not None:
+                    raise RuntimeError(f"the dashboard did not come up (see {self.folder / 'dashboard.log'})")
+                time.sleep(0.3)
+
+    def _spawn(self, name: str, *argv: str) -> None:
+        from streams.broker import die_with_parent
+
+        with open(self.folder / f"{name}.log", "ab") as logfile:
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "dashboard.cli", *argv], env=self.env,
+                                                stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                preexec_fn=die_with_parent)
+
+    def simulate(self, speed: float, span_s: float) -> None:
+        """Run the simulator at a speed in a thread (stopping any previous one); it ends near the present."""
+        from connectors.dijon.runner import Runner
+        from connectors.dijon.simulator import Simulator
+        from streams.schemas import now_ms
+
+        self.stop_simulator()
+        # start in the past so that a fast run stays behind the wall clock, like `vigie simulate --speed`
+        start = now_ms() - int(span_s * max(speed - 1.0, 0.0) * 1000)
+        sim = Simulator(self.inventory, seed=42, start_ms=start)
+        self.runner = Runner(sim, bootstrap=self.broker.bootstrap, namespace=self.settings.namespace, speed=speed,
+                             out=io.StringIO(), max_future_s=self.settings.max_future_s)
+        self._runner_thread = threading.Thread(target=self.runner.run, name=f"simulator-x{speed:g}", daemon=True)
+        self._runner_thread.start()
+        if not self.runner.ready.wait(30):
+            raise RuntimeError("the simulator did not connect to the broker")
+
+    def simulator_rate(self) -> float:
+        """Events per wall second the running simulator produced so far."""
+        summary = self.runner.summary if self.runner else None
+        return summary.total / summary.wall_s if summary and summary.wall_s > 0 else 0.0
+
+    def stop_simulator(self) -> None:
+        """Stop the simulator thread, if one runs."""
+        if self.runner is not None:
+            self.runner.stop()
+            self._runner_thread.join(15)
+            self.runner = None
+
+    def event_time(self) -> int:
+        """Event time for an injected event: the simulator's clock while it runs, else the wall clock."""
+        from streams.schemas import now_ms
+
+        return self.runner.sim.clock if self.runner is not None else now_ms()
+
+    def inject_faults(self, lamps: list[str]) -> float:
+        """Produce a lamp failure for each lamp; return the wall time (epoch s) just before the first send."""
+        from streams.schemas import LampFault
+
+        ts = self.event_time()
+        events = [LampFault(asset_id=lamp, ts=ts, fault="lampFailure", active=True) for lamp in lamps]
+        produced = time.time()
+        for event in events:
+            self.producer.send(event)
+        self.producer.flush(10)
+        return produced
+
+    def alive(self) -> list[str]:
+        """Names of the parts that stopped (empty while all run)."""
+        dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
+        return dead + ([] if self.broker.alive() else ["broker"])
+
+    def close(self) -> None:
+        """Stop everything this stack started."""
+        self.stop_simulator()
+        if self.producer is not None:
+            try:
+                self.producer.close(timeout=5)
+            except Exception as exc:  # the broker may be gone already
+                log.debug("producer close: %s", exc)
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.broker.stop()
+
+
+def _wait_for(predicate, timeout: float, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+class _Lamps:
+    """Lamps not used yet by a probe, in a fixed pseudo-random order."""
+
+    def __init__(self, inventory, seed: int = 7) -> None:
+        ids = inventory.of_kind("light")["asset_id"].tolist()
+        random.Random(seed).shuffle(ids)
+        self._ids = ids
+
+    def take(self, n: int, page) -> list[str]:
+        """The next n lamps that the page does not already show as faulty."""
+        seen = set(page.evaluate("() => Object.keys(window.vigie.probe.faultSeen)"))
+        out = []
+        while len(out) < n:
+            lamp = self._ids.pop()
+            if lamp not in seen:
+                out.append(lamp)
+        return out
+
+
+def _open(browser, url: str, timeout_s: float = 60.0):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    ticks = TickLog()
+    ticks.attach(page)
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_function(_READY_JS, timeout=timeout_s * 1000)
+    return context, page, ticks
+
+
+def _first_render(browser, url: str) -> tuple[float, float | None]:
+    context, page, _ = _open(browser, url)
+    try:
+        live = page.wait_for_function("() => window.vigie.probe.liveDrawnAt", timeout=30_000).json_value()
+        drawn = page.evaluate("() => window.vigie.probe.lampsDrawnAt")
+        return drawn / 1000, (live / 1000 if live else None)
+    finally:
+        context.close()
+
+
+def _latencies(stack: _Stack, page, lamps: _Lamps, probes: int, out: TextIO) -> list[float]:
+    latencies = []
+    rng = random.Random(11)
+    for _ in range(probes):
+        time.sleep(rng.uniform(0.2, 1.2))  # land anywhere in the 1 s tick
+        (lamp,) = lamps.take(1, page)
+        produced = stack.inject_faults([lamp])
+        seen = _wait_for(lambda: page.evaluate(f"() => window.vigie.probe.faultSeen[{json.dumps(lamp)}]"), 20)
+        if not seen:
+            print(f"# probe {lamp}: not visible after 20 s", file=out, flush=True)
+            continue
+        latencies.append(seen / 1000 - produced)
+    return latencies
+
+
+def _burst(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, n: int) -> tuple[int, int, int]:
+    """Bytes, changed assets and tick responses that carried a burst of n lamp failures."""
+    chosen = lamps.take(n, page)
+    mark = ticks.mark()
+    stack.inject_faults(chosen)
+    probe = json.dumps(chosen)
+    _wait_for(lambda: page.evaluate(f"() => {probe}.every(id => window.vigie.probe.faultSeen[id])"), 30, 0.2)
+    time.sleep(1.5)  # a tick more, in case the burst was cut in two
+    carried = [s for s in ticks.sizes_since(mark) if s[1] > 0]
+    return sum(b for b, _ in carried), sum(c for _, c in carried), len(carried)
+
+
+def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, bursts=DEFAULT_BURSTS,
+                    warm_s: float = 8.0, out: TextIO | None = None) -> dict:
+    """Run the room and a headless browser; return first render, latencies and update sizes as figures."""
+    from playwright.sync_api import sync_playwright
+
+    out = out if out is not None else sys.stderr
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
+    figures: dict = {}
+    folder = Path(tempfile.mkdtemp(prefix="vigie-bench-dashboard-"))
+    stack = _Stack(folder, out)
+    try:
+        stack.start()
+        first_speed = loads[0][1] if loads else 1.0
+        stack.simulate(first_speed, span_s=120)
+        time.sleep(warm_s)  # the processor joins its group and fills the store
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+            try:
+                renders_s = [_first_render(browser, stack.url) for _ in range(max(renders, 1))]
+                figures["first_render_s"] = round(statistics.median(r[0] for r in renders_s), 3)
+                lives = [r[1] for r in renders_s if r[1] is not None]
+                if lives:
+                    figures["first_live_render_s"] = round(statistics.median(lives), 3)
+                figures["first_render_runs_s"] = ",".join(f"{r[0]:.3f}" for r in renders_s)
+                context, page, ticks = _open(browser, stack.url)
+                try:
+                    lamps = _Lamps(stack.inventory)
+                    time.sleep(2.0)
+                    steady: list[tuple[int, int]] = []
+                    for i, (name, speed) in enumerate(loads):
+                        if i > 0:
+                            stack.simulate(speed, span_s=120)
+                            time.sleep(3.0)
+                        suffix = "" if name == "nominal" else f"_{name}"
+                        mark = ticks.mark()
+                        values = _latencies(stack, page, lamps, probes, out)
+                        figures[f"events_per_s{suffix}"] = round(stack.simulator_rate(), 1)
+                        if values:
+                            figures[f"latency_p50_s{suffix}"] = round(_quantile(values, 0.5), 3)
+                            figures[f"latency_p95_s{suffix}"] = round(_quantile(values, 0.95), 3)
+                            figures[f"latency_max_s{suffix}"] = round(max(values), 3)
+                        figures[f"probes{suffix}"] = f"{len(values)}/{probes}"
+                        sizes = ticks.sizes_since(mark)
+                        if name == "nominal":
+                            steady = sizes
+                        if sizes:
+                            figures[f"bytes_per_update{suffix}"] = int(statistics.median(b for b, _ in sizes))
+                            figures[f"changes_per_update{suffix}"] = int(statistics.median(c for _, c in sizes))
+                    stack.stop_simulator()
+                    mark = ticks.mark()
+                    time.sleep(2.5)
+                    quiet = [b for b, c in ticks.sizes_since(mark) if c == 0]
+                    points = []
+                    for n in bursts:
+                        total, changed, carried = _burst(stack, page, ticks, lamps, n)
+                        figures[f"burst_{n}_bytes"] = total
+                        figures[f"burst_{n}_assets"] = changed
+                        figures[f"burst_{n}_updates"] = carried
+                        points.append((changed, total, carried))
+                    if quiet:
+                        figures["bytes_empty_update"] = min(quiet)
+                    if len(points) >= 2 and points[-1][0] > points[0][0]:
+                        (c0, b0, _), (c1, b1, _) = points[0], points[-1]
+                        figures["bytes_per_changed_asset"] = round((b1 - b0) / (c1 - c0), 1)
+                    elif steady:
+                        with_changes = [(b, c) for b, c in steady if c]
+                        if with_changes:
+                            figures["bytes_per_changed_asset"] = round(
+                                sum(b for b, _ in with_changes) / sum(c for _, c in with_changes), 1)
+                    if page.errors:
+                        figures["page_errors"] = len(page.errors)
+                finally:
+                    context.close()
+            finally:
+                browser.close()
+        dead = stack.alive()
+        if dead:
+            figures["stopped_during_run"] = ",".join(dead)
+    finally:
+        stack.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dashboard.bench`: run the benchmark and print its figures as key=value lines."""
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    for key, value in bench_dashboard().items():
+        print(f"{key}={value}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
