@@ -61,6 +61,34 @@ window.vigie = window.vigie || {};
         return marker;
     }
 
+    /* The cluster layer redraws every cluster on each hideout change: the members of a cluster are looked
+     * up once per cluster index (not walked down the tree on every redraw), and not at all while every
+     * lamp is nominal. */
+    const leafCache = new WeakMap();
+    let checkedStates = null, offNominal = false;
+
+    function leafIds(index, clusterId) {
+        let byCluster = leafCache.get(index);
+        if (byCluster === undefined) { byCluster = new Map(); leafCache.set(index, byCluster); }
+        let ids = byCluster.get(clusterId);
+        if (ids === undefined) {
+            const leaves = index.getLeaves(clusterId, Infinity);
+            ids = new Array(leaves.length);
+            for (let i = 0; i < leaves.length; i++) { ids[i] = leaves[i].properties.id; }
+            byCluster.set(clusterId, ids);
+        }
+        return ids;
+    }
+
+    function anyOffNominal(states) {
+        if (states !== checkedStates) {
+            checkedStates = states;
+            offNominal = false;
+            for (const id in states) { if (states[id]) { offNominal = true; break; } }
+        }
+        return offNominal;
+    }
+
     function icon(cls, html, size) {
         return L.divIcon({className: cls, html: html || "", iconSize: [size, size], iconAnchor: [size / 2, size / 2]});
     }
@@ -80,11 +108,13 @@ window.vigie = window.vigie || {};
         lightCluster: function (feature, latlng, index, context) {
             const states = (context && context.hideout && context.hideout.s) || {};
             let worst = 0, bad = 0;
-            const leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
-            for (let i = 0; i < leaves.length; i++) {
-                const c = states[leaves[i].properties.id] || 0;
-                if (c === 2) { bad += 1; }
-                if (RANK[c] > RANK[worst]) { worst = c; }
+            if (anyOffNominal(states)) {
+                const ids = leafIds(index, feature.properties.cluster_id);
+                for (let i = 0; i < ids.length; i++) {
+                    const c = states[ids[i]] || 0;
+                    if (c === 2) { bad += 1; }
+                    if (RANK[c] > RANK[worst]) { worst = c; }
+                }
             }
             const n = feature.properties.point_count;
             probe.lampsTotal = index.points.length;

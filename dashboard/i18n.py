@@ -294,7 +294,7 @@ def number(value: float | None, lang: str | None = DEFAULT_LANG, decimals: int =
     text = f"{value:,.{decimals}f}"
     if normalise_lang(lang) == "fr":
         text = text.replace(",", "\u202f").replace(".", ",")
-    return f"{text} {unit}".strip() if unit else text
+    return f"{text}\u00a0{unit}" if unit else text
 
 
 def month_label(label: str, lang: str | None = DEFAULT_LANG) -> str:

@@ -29,7 +29,8 @@ __all__ = ["DEFAULT_KPI", "PERIODS", "export_status", "layout", "register_callba
 
 PERIODS = ("month", "quarter", "year", "contract")
 DEFAULT_KPI = "energy_saving"
-_GRAPH = {"displayModeBar": False, "responsive": True}
+# plotly's geo maps fetch a world outline from its CDN unless pointed elsewhere: an empty one is served locally
+_GRAPH = {"displayModeBar": False, "topojsonURL": "/assets/topojson/"}
 
 
 def _panel(title, graph_id: str, *extra) -> html.Div:
@@ -123,21 +124,21 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         result = page.result(key)
         label = kpi_label(result, lang)
         at = page.as_of.tz_convert(page.contract.timezone)
-        asof = t("mgr.as_of", lang, period=_period_label(page.period, lang), at=f"{at:%Y-%m-%d %H:%M}")
+        asof = t("mgr.as_of", lang, period=_period_label(page.period, lang), at=f"{at:%Y-%m-%d %H:%M %Z}")
         series = trend_series(page, key)
-        trend = trend_figure(series, lang) if series else empty_figure(t("mgr.no_history", lang), 400)
+        trend = trend_figure(series, lang) if series else empty_figure(t("mgr.no_history", lang), 340)
         if not geojson:
             geojson.update(communes_geojson(room.geo.inventory.communes))
         values = commune_values(page, key)
         commune = (commune_figure(geojson, values, room.geo.communes(), target=result.target, unit=result.unit,
                                   label=label, lang=lang, margin=margin_of(page.contract, key))
-                   if values else empty_figure(t("mgr.no_commune", lang), 400))
+                   if values else empty_figure(t("mgr.no_commune", lang), 340))
         rows = family_rows(page, key, lang)
         family = (family_figure(rows, "EUR" if key == "penalties" else result.unit, lang) if rows
-                  else empty_figure(t("mgr.no_family", lang), 260))
+                  else empty_figure(t("mgr.no_family", lang), 250))
         labels = {r.key: kpi_label(r, lang) for r in page.results}
         penalties = (penalties_figure(page.history, labels, page.contract.monthly_cap_eur, lang)
-                     if len(page.history) else empty_figure(t("mgr.no_history", lang), 300))
+                     if len(page.history) else empty_figure(t("mgr.no_history", lang), 250))
         drill = f"{t('mgr.trend', lang)} · {label}"
         return kpi_cards(page, key, lang), asof, drill, trend, commune, family, penalties
 

@@ -55,7 +55,8 @@ def synthetic_inventory(n_lamps: int = 200, *, lamps_per_cabinet: int = 40, sign
     rng = np.random.default_rng(seed)
     rows = []
     n_cab = max(1, -(-n_lamps // lamps_per_cabinet))
-    cab_pos = np.column_stack([_CENTRE[0] + rng.uniform(-0.03, 0.03, n_cab), _CENTRE[1] + rng.uniform(-0.05, 0.05, n_cab)])
+    cab_pos = np.column_stack([_CENTRE[0] + rng.uniform(-0.03, 0.03, n_cab),
+                               _CENTRE[1] + rng.uniform(-0.05, 0.05, n_cab)])
     for k in range(n_cab):
         rows.append(dict(asset_id=f"{prefix}CAB-{k + 1:04d}", kind="cabinet", lat=cab_pos[k, 0], lon=cab_pos[k, 1],
                          cabinet_id=None, lamps_total=min(lamps_per_cabinet, n_lamps - k * lamps_per_cabinet)))

@@ -10,6 +10,14 @@ between two replay-time instants, read from the session's timeline (pauses count
 a seek's jump counts for nothing). Without a timeline the scenario clock is the replay clock.
 Both figures are reported: `*_s` on the scenario clock, `ack_replay_s` on the replay clock.
 
+Acknowledgement. The first action of a person on an alert (acknowledge, assign, resolve or
+close) is its acknowledgement, and that person handled the alert. An alert nobody acted on is
+missed once its acknowledgement target has passed (even if it later cleared by itself);
+before that it is pending, and one that cleared by itself within the target is not held
+against anyone. Alerts absorbed by a parent (topology) and `info` alerts are not scored. The
+contract is met when the alert was made safe (first intervention closed, else resolved)
+within the delay of its priority.
+
 Score (0-100). Each scored alert earns points in [0, 1]:
   points = ACK_WEIGHT * ack + SAFE_WEIGHT * safe  when the contract check is decided, else ack
   ack  = 1 within the acknowledgement target of its severity (`ACK_TARGETS_S`), falling
@@ -24,10 +32,11 @@ alerts): a missed alert counts against everyone in the room. The session score i
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 __all__ = [
     "ACK_TARGETS_S",
@@ -70,7 +79,7 @@ def played_s(timeline: list[dict] | None, start_ms: int, end_ms: int) -> float:
         return (end_ms - start_ms) / 1000
     points = sorted(timeline, key=lambda p: p["wall_ms"])
     total = 0.0
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         span = b["wall_ms"] - a["wall_ms"]
         if span <= 0:
             continue
@@ -178,7 +187,7 @@ def _first(rows: Iterable[dict], actions: tuple[str, ...], human: bool | None = 
 def _outcome(alert: dict, history: list[dict], safe_ts: int | None, *, delays_s: Mapping[str, float],
              targets: Mapping[str, float | None], timeline: list[dict] | None, now_ms: int) -> AlertOutcome:
     opened = int(alert["opened_ts"])
-    since = lambda ts: None if ts is None else round(played_s(timeline, opened, int(ts)), 3)  # noqa: E731
+    since = lambda ts: None if ts is None else round(played_s(timeline, opened, int(ts)), 3)
     first = _first(history, _HUMAN_ACTIONS)
     assign = _first(history, ("assign",))
     resolve = _first(history, ("resolve",), human=None)
@@ -236,7 +245,7 @@ def _trainee(actor: str, outcomes: list[AlertOutcome], transitions: list[dict], 
     mine = [o for o in outcomes if o.handled_by == actor]
     scored = [o for o in mine if o.points is not None]
     acks = [o.ack_s for o in mine if o.ack_s is not None]
-    did = lambda action: len({t["alert_id"] for t in transitions  # noqa: E731
+    did = lambda action: len({t["alert_id"] for t in transitions
                               if t["actor"] == actor and t["action"] == action})
     denominator = len(scored) + missed
     return TraineeSummary(
@@ -245,7 +254,8 @@ def _trainee(actor: str, outcomes: list[AlertOutcome], transitions: list[dict], 
         ack_mean_s=round(sum(acks) / len(acks), 3) if acks else None, ack_median_s=_median(acks),
         contract_on_time=sum(1 for o in mine if o.contract_on_time is True),
         contract_late=sum(1 for o in mine if o.contract_on_time is False),
-        other_actions=sum(1 for a in audit if a.get("actor") == actor and not str(a.get("action", "")).startswith("alert.")),
+        other_actions=sum(1 for a in audit
+                          if a.get("actor") == actor and not str(a.get("action", "")).startswith("alert.")),
         missed_in_room=missed,
         score=round(100 * sum(o.points for o in scored) / denominator) if denominator else None)
 

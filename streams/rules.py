@@ -286,8 +286,6 @@ def _category(r: _Reader) -> ReportCategory:
 
 def parse_rules(data: Any, source: str = "rules") -> RuleSet:
     """Check a parsed rules document and build the RuleSet, or raise RuleConfigError."""
-    from .schemas import KINDS
-
     top = _Reader(source, "", data)
     top.check_keys({"version", "priorities", "equipment", "weather", "reports", "comm_loss", "feed_down",
                     "flapping", "escalation"})
@@ -301,7 +299,8 @@ def parse_rules(data: Any, source: str = "rules") -> RuleSet:
         due[p] = c.get("due_s", float)
         if due[p] <= 0:
             raise c.fail("due_s", "must be positive")
-    equipment = tuple(_equipment(_Reader(source, f"equipment[{i}]", e), set(KINDS))
+    kinds = {t.__struct_config__.tag for t in EVENT_TYPES}
+    equipment = tuple(_equipment(_Reader(source, f"equipment[{i}]", e), kinds)
                       for i, e in enumerate(top.get("equipment", list)))
     weather = tuple(_weather(_Reader(source, f"weather[{i}]", w)) for i, w in enumerate(top.get("weather", list, [])))
     rep = top.child("reports")
@@ -330,7 +329,8 @@ def parse_rules(data: Any, source: str = "rules") -> RuleSet:
     fd = top.child("feed_down")
     fd.check_keys({"rule", "severity", "priority", "title", "silent_after_s"})
     feed = FeedDownRule(rule=fd.get("rule", str), severity=fd.get("severity", str, choices=SEVERITIES),
-                        title=fd.get("title", str), silent_after_s=fd.mapping("silent_after_s", value_kind=(int, float)),
+                        title=fd.get("title", str),
+                        silent_after_s=fd.mapping("silent_after_s", value_kind=(int, float)),
                         priority=fd.get("priority", str, None, choices=PRIORITIES))
     fl = top.child("flapping")
     fl.check_keys({"toggles", "window_s", "settle_s"})
@@ -396,7 +396,8 @@ def _value_key(value: Any) -> str:
     return str(value)
 
 
-def _equipment_signals(event: Event, rules: Iterable[EquipmentRule], active: Mapping[str, Iterable[str]]) -> list[Signal]:
+def _equipment_signals(event: Event, rules: Iterable[EquipmentRule],
+                       active: Mapping[str, Iterable[str]]) -> list[Signal]:
     out = []
     for rule in rules:
         raw = getattr(event, rule.field)

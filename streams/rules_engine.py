@@ -224,7 +224,8 @@ class AlertEngine:
             faults = _loads(row.get("faults")) or {}
             attrs = _loads(row.get("attributes")) or {}
             start = intervals.get(row["asset_id"], (row["last_changed"], row["state"]))[0]
-            rec = AssetRecord(row["asset_id"], row["kind"], row["state"], _base_of(row["kind"], attrs, row["state"]), attrs,
+            base = _base_of(row["kind"], attrs, row["state"])
+            rec = AssetRecord(row["asset_id"], row["kind"], row["state"], base, attrs,
                               row["last_changed"], row["last_updated"], row["last_seen"], start,
                               {k: list(v) for k, v in (faults.get("active") or {}).items()},
                               {k: list(v) for k, v in (faults.get("toggles") or {}).items()},

@@ -110,6 +110,8 @@ def _start(args, manager) -> int:
 
 
 def _detach(args, settings, manager) -> int:
+    from .training import SessionNotFound
+
     name = args.name or manager._default_name(args.scenario or Path(args.recording).name)
     argv = ["train", "start", *(("--scenario", args.scenario) if args.scenario else ("--recording", args.recording)),
             "--name", name, "--speed", "fast" if args.speed is None else str(args.speed), "--from", str(args.start),
@@ -124,11 +126,11 @@ def _detach(args, settings, manager) -> int:
     while time.monotonic() < deadline:
         try:
             info = manager.info(name)
-            if info.running and info.status != "starting":
-                print(f"session {name} started in the background (pid {proc.pid}, log {log_path})")
-                return 0
-        except Exception:
-            pass
+        except SessionNotFound:
+            info = None
+        if info is not None and info.running and info.status != "starting":
+            print(f"session {name} started in the background (pid {proc.pid}, log {log_path})")
+            return 0
         if proc.poll() is not None:
             print(f"vigie train: the session did not start:\n{log_path.read_text()[-2000:]}", file=sys.stderr)
             return 1
@@ -159,9 +161,8 @@ def _list(args, manager) -> int:
 def _control(args, manager) -> int:
     if args.action == "seek":
         sign, seconds = args.offset
-        if sign:
-            seconds = max(0.0, manager.info(args.name).position_s + (seconds if sign == "+" else -seconds))
-        result = manager.seek(args.name, seconds)
+        result = (manager.jump(args.name, seconds if sign == "+" else -seconds) if sign
+                  else manager.seek(args.name, seconds))
     elif args.action == "speed":
         result = manager.set_speed(args.name, args.speed)
     elif args.action == "loop":
@@ -189,7 +190,8 @@ def _debrief(args, manager) -> int:
         return 0
     c = debrief.counts
     print(f"session {args.name}: {c['alerts']} alerts, {c['handled']} handled, {c['missed']} missed, "
-          f"{c['self-cleared']} cleared by themselves, {c['pending']} pending; room score {debrief.score}")
+          f"{c['self-cleared']} cleared by themselves, {c['pending']} pending, {c['not-scored']} not scored "
+          f"(info or absorbed); room score {debrief.score}")
     for t in debrief.trainees:
         mean = "-" if t.ack_mean_s is None else f"{t.ack_mean_s / 60:.1f} min"
         print(f"  {t.actor:<20} handled {t.handled:>4}  acks on time {t.ack_on_time:>4}  mean ack {mean:>9}  "

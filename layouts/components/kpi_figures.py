@@ -59,6 +59,10 @@ def margin_of(contract, key: str) -> float:
         return contract.interventions.at_risk_margin_pts
     if key == "it_availability":
         return contract.it.at_risk_margin_pts
+    if key == "energy_saving":  # the energy KPI covers street lighting only
+        fam = next((f for f in contract.families if "light" in f.kinds), None)
+        label = (fam.label_en if lang == "en" else fam.label_fr) if fam else t("domain.lighting", lang)
+        return [(label, result.value, result.target, result.status)] if result.value is not None else []
     if key.startswith("availability_"):
         return contract.family(key.removeprefix("availability_")).at_risk_margin_pts
     return 0.0
@@ -117,7 +121,7 @@ def trend_series(page, key: str) -> TrendSeries | None:
         if key == "energy_saving":
             kind = "seasonal"
             ahead = (result.details or {}).get("forecast_by_month") or {}
-            forecast = {m: float(v) for m, v in sorted(ahead.items()) if current < m <= horizon}
+            forecast = {m: float(v) for m, v in sorted(ahead.items()) if current < m <= horizon and v == v}
         else:
             complete = [v for m, v in zip(months, values) if m < current and v is not None][-3:]
             if complete:
@@ -154,7 +158,7 @@ def empty_figure(message: str, height: int = 300) -> go.Figure:
     return _layout(fig, height)
 
 
-def trend_figure(series: TrendSeries, lang: str, height: int = 400) -> go.Figure:
+def trend_figure(series: TrendSeries, lang: str, height: int = 340) -> go.Figure:
     """Measured months (markers coloured and named by status), the target line and the dashed forecast."""
     x = [month_label(m, lang) for m in series.months]
     fx = [month_label(m, lang) for m in series.forecast]
@@ -210,30 +214,61 @@ def communes_geojson(communes) -> dict:
     frame = communes[["code", "name", "geometry"]].to_crs("EPSG:4326").copy()
     frame["geometry"] = frame.geometry.simplify(0.0005, preserve_topology=True).apply(wound)
     frame["code"] = frame["code"].astype(str)
+    inside = frame.geometry.representative_point()
+    frame["lon"], frame["lat"] = inside.x.round(5), inside.y.round(5)
     return json.loads(frame.to_json(drop_id=True))
 
 
+def _status_scale(values: list[float], target: float, margin: float, unit: str) -> dict:
+    """A colour scale in steps of the contract's status: red below target, amber within the margin, green above."""
+    lo = min(min(values), target - 1.0)
+    hi = max(max(values), target + margin + 0.1)
+    if unit == "%":
+        hi = min(hi, 100.0) if hi > target + margin else hi
+    span = max(hi - lo, 1e-9)
+    pt = min(max((target - lo) / span, 0.0), 1.0)
+    pm = min(max((target + margin - lo) / span, pt), 1.0)
+    stops = [[0.0, "#ff3344"], [pt, "#ff8a1f"], [pt, "#ffb000"], [pm, "#ffb000"], [pm, "#9bd86a"], [1.0, "#3ecf8e"]]
+    return dict(colorscale=stops, zmin=lo, zmax=hi)
+
+
 def commune_figure(geojson: dict, values: dict[str, float], names: dict[str, str], *, target: float | None,
-                   unit: str, label: str, lang: str, margin: float = 0.0, height: int = 400) -> go.Figure:
-    """The communes coloured by a KPI (red below target, amber near it, green above), on no base map."""
-    codes = [f["properties"]["code"] for f in geojson["features"]]
+                   unit: str, label: str, lang: str, margin: float = 0.0, height: int = 340) -> go.Figure:
+    """The communes coloured by a KPI in status steps (red below target, amber near it, green above), no base map.
+
+    Communes below target or at risk are named on the map; every commune tells its value on hover.
+    """
+    feats = geojson["features"]
+    codes = [f["properties"]["code"] for f in feats]
     z = [values.get(c) for c in codes]
-    words = [t(f"kpistatus.{status_of(v, target, margin)}", lang) if target is not None and v is not None
-             else (number(v, lang, 1, unit) if v is not None else t("kpistatus.no_data", lang)) for v in z]
+    statuses = [status_of(v, target, margin) if target is not None else ("no_data" if v is None else "no_target")
+                for v in z]
+    words = [t(f"kpistatus.{st}", lang) for st in statuses]
     text = [f"{names.get(c, c)}<br>{number(v, lang, 2, unit)} · {w}" for c, v, w in zip(codes, z, words)]
     known = [v for v in z if v is not None]
-    if target is not None and known:
-        spread = max(abs(max(known) - target), abs(min(known) - target), 1.0)
-        scale = dict(colorscale=[[0, "#ff3344"], [0.45, "#ffb000"], [0.5, "#e8d35a"], [1, "#3ecf8e"]],
-                     zmin=target - spread, zmax=target + spread)
-    else:
-        scale = dict(colorscale="Blues", reversescale=unit == "%")
-    fig = go.Figure(go.Choropleth(
-        geojson=geojson, locations=codes, z=[v if v is not None else float("nan") for v in z],
-        featureidkey="properties.code", text=text, hovertemplate="%{text}<extra></extra>",
-        marker=dict(line=dict(color="#0a0e13", width=1)),
-        colorbar=dict(title=dict(text=unit, side="top"), thickness=14, len=0.8, ticksuffix="",
-                      tickfont=dict(size=12), outlinewidth=0, x=1.0), **scale))
+    scale = (_status_scale(known, target, margin, unit) if target is not None and known
+             else dict(colorscale="Blues", reversescale=unit == "%"))
+    missing = [c for c, v in zip(codes, z) if v is None]
+    fig = go.Figure()
+    if missing:  # communes without a figure are drawn too, in grey, and say so
+        fig.add_trace(go.Choropleth(
+            geojson=geojson, locations=missing, z=[0] * len(missing), featureidkey="properties.code",
+            colorscale=[[0, "#1b2633"], [1, "#1b2633"]], showscale=False, marker=dict(line=dict(color="#34465a")),
+            text=[f"{names.get(c, c)}<br>{t('kpistatus.no_data', lang)}" for c in missing],
+            hovertemplate="%{text}<extra></extra>"))
+    known_codes = [c for c, v in zip(codes, z) if v is not None]
+    fig.add_trace(go.Choropleth(
+        geojson=geojson, locations=known_codes, z=[v for v in z if v is not None],
+        featureidkey="properties.code", text=[x for x, v in zip(text, z) if v is not None],
+        hovertemplate="%{text}<extra></extra>", marker=dict(line=dict(color="#0a0e13", width=1)),
+        colorbar=dict(title=dict(text=unit, side="top"), thickness=14, len=0.85, tickfont=dict(size=12),
+                      outlinewidth=0, x=1.0), **scale))
+    flagged = [i for i, st in enumerate(statuses) if st in ("breached", "at_risk")]
+    if flagged:
+        fig.add_trace(go.Scattergeo(
+            lon=[feats[i]["properties"]["lon"] for i in flagged], lat=[feats[i]["properties"]["lat"] for i in flagged],
+            text=[f"{names.get(codes[i], codes[i])}<br>{number(z[i], lang, 1, unit)}" for i in flagged],
+            mode="text", textfont=dict(size=12, color="#ffffff"), hoverinfo="skip", showlegend=False))
     fig.update_geos(fitbounds="locations", visible=False, bgcolor=_BG, projection_type="mercator")
     return _layout(fig, height, geo=dict(bgcolor=_BG), annotations=[dict(
         text=label, showarrow=False, x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="top",
@@ -246,6 +281,10 @@ def family_rows(page, key: str, lang: str) -> list[tuple[str, float, float | Non
     result = page.result(key)
     if result is None:
         return []
+    if key == "energy_saving":  # the energy KPI covers street lighting only
+        fam = next((f for f in contract.families if "light" in f.kinds), None)
+        label = (fam.label_en if lang == "en" else fam.label_fr) if fam else t("domain.lighting", lang)
+        return [(label, result.value, result.target, result.status)] if result.value is not None else []
     if key.startswith("availability_"):
         rows = []
         for fam in contract.families:
@@ -267,7 +306,7 @@ def family_rows(page, key: str, lang: str) -> list[tuple[str, float, float | Non
 
 
 def family_figure(rows: list[tuple[str, float, float | None, str]], unit: str, lang: str,
-                  height: int = 300) -> go.Figure:
+                  height: int = 250) -> go.Figure:
     """Horizontal bars per family coloured by status, each labelled with its value and status word."""
     decimals = 0 if unit == "EUR" else 2
     shown = unit if unit != "EUR" else "€"
@@ -275,8 +314,7 @@ def family_figure(rows: list[tuple[str, float, float | None, str]], unit: str, l
     text = [number(r[1], lang, decimals, shown) + ("" if r[3] == "no_target" else " · " + t(f"kpistatus.{r[3]}", lang))
             for r in rows]
     fig = go.Figure(go.Bar(
-        y=labels, x=[r[1] for r in rows], orientation="h", text=text, textposition="auto",
-        insidetextanchor="end", textfont=dict(size=14),
+        y=labels, x=[r[1] for r in rows], orientation="h", text=text, textposition="none",
         marker=dict(color=[STATUS_COLOURS.get(r[3], _ACCENT) if r[3] != "no_target" else _ACCENT for r in rows]),
         hovertemplate="%{y}: %{text}<extra></extra>"))
     targets = [r[2] for r in rows if r[2] is not None]
@@ -287,12 +325,15 @@ def family_figure(rows: list[tuple[str, float, float | None, str]], unit: str, l
             if r[2] is not None:
                 fig.add_shape(type="line", x0=r[2], x1=r[2], y0=i - 0.45, y1=i + 0.45,
                               line=dict(color="#ffffff", width=3, dash="dot"))
+    for label, words in zip(labels, text):  # the value and status in words at the left of each bar
+        fig.add_annotation(x=0.01, xref="x domain", y=label, yref="y", text=words, showarrow=False, xanchor="left",
+                           font=dict(size=14, color="#ffffff"), bgcolor="rgba(10, 14, 19, 0.75)", borderpad=3)
     fig.update_xaxes(gridcolor=_GRID, ticksuffix=f" {shown}")
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=14))
-    return _layout(fig, max(height, 70 + 46 * len(rows)), bargap=0.3)
+    return _layout(fig, max(height, 60 + 40 * len(rows)), bargap=0.3)
 
 
-def penalties_figure(history, labels: dict[str, str], cap: float, lang: str, height: int = 300) -> go.Figure:
+def penalties_figure(history, labels: dict[str, str], cap: float, lang: str, height: int = 250) -> go.Figure:
     """Penalties of each month stacked by KPI (before the cap), with the monthly cap as a dashed line."""
     cols = [c for c in history.columns if c.startswith("penalty_") and float(history[c].fillna(0).sum()) > 0]
     months = [month_label(str(m), lang) for m in history.index]

@@ -238,7 +238,7 @@ class Store:
         return len(rows)
 
     def upsert_assets(self, rows: Iterable[dict]) -> int:
-        """Insert or replace inventory assets (asset_id, kind, commune_code, name, lon, lat, cabinet_id, period_s, attributes)."""
+        """Insert or replace inventory assets (asset_id, kind, commune, name, lon, lat, cabinet, period, attributes)."""
         rows = [dict(r) for r in rows]
         with self._write() as conn, conn.begin():
             for start in range(0, len(rows), 5000):
@@ -374,13 +374,15 @@ class Store:
                         "comment": r.get("comment"), "seq": seq}}
             for r in rows])
 
-    def transitions_since(self, seq: int, limit: int = 10000) -> list[dict]:
+    def transitions_since(self, seq: int, limit: int | None = 10000) -> list[dict]:
         """Alert transitions committed after seq, with their alert's fields, oldest first (to publish)."""
         a, t = alerts, alert_transitions
         stmt = (select(t.c.id, t.c.alert_id, t.c.action, t.c.to_state, t.c.severity, t.c.ts, t.c.actor, t.c.seq,
                        a.c.rule, a.c.asset_id, a.c.domain, a.c.title, a.c.priority, a.c.due_ts, a.c.parent_id,
                        a.c.lat, a.c.lon)
-                .join(a, a.c.id == t.c.alert_id).where(t.c.seq > seq).order_by(t.c.id).limit(limit))
+                .join(a, a.c.id == t.c.alert_id).where(t.c.seq > seq).order_by(t.c.seq, t.c.id))
+        if limit is not None:
+            stmt = stmt.limit(limit)
         with self.engine.connect() as conn:
             return _dicts(conn.execute(stmt))
 

@@ -98,7 +98,8 @@ def test_flapping_keeps_one_alert_open_then_settles(engine):
         engine.apply(fault("LP-000003", i % 2 == 0, ts), "lighting.faults")
         ts += MIN
     out = engine.drain()
-    opened = [t for t in out.transitions if t["action"] == "open" and out.new_alerts[t["alert_id"]].rule == "lamp_failure"]
+    opened = [t for t in out.transitions
+              if t["action"] == "open" and out.new_alerts[t["alert_id"]].rule == "lamp_failure"]
     # raise, clear (resolved), raise, clear: the 4th toggle in the window marks flapping; no more alerts after.
     assert len(opened) == 2
     alert = engine.active[("lamp_failure", "LP-000003")]

@@ -123,3 +123,18 @@ def test_export_to_csv_and_json(rows, tmp_path):
     assert len(table) == 8 and table[0]["ack_s"] == "120.0"
     data = json.loads(paths[2].read_text())
     assert data["missed"] == [4] and data["trainees"][0]["actor"] == "trainee1"
+
+
+def test_targets_use_the_severity_at_opening_not_after_escalation():
+    alerts = [alert(1, "critical", "P2", T0, state="acknowledged", escalated=True)]
+    transitions = [{**tr(1, "open", T0, "system"), "severity": "major"},
+                   {**tr(1, "escalate", T0 + 60 * MIN, "system"), "severity": "critical"},
+                   tr(1, "acknowledge", T0 + 10 * MIN)]
+    (a,) = build_debrief("s", alerts, transitions, delays_s=DELAYS, now_ms=T0 + 70 * MIN).alerts
+    assert (a.severity, a.ack_target_s, a.ack_on_time, a.points) == ("major", 900.0, True, 1.0)
+
+
+def test_a_session_without_actions_scores_zero_and_lists_no_trainee():
+    alerts = [alert(1, "major", "P1", T0)]
+    d = build_debrief("s", alerts, [tr(1, "open", T0, "system")], delays_s=DELAYS, now_ms=T0 + 180 * MIN)
+    assert d.trainees == [] and d.score == 0 and [a.outcome for a in d.alerts] == ["missed"]

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,8 @@ def vigie(settings, *args: str) -> subprocess.CompletedProcess:
     """Run the `vigie` command line in another process, on the test's broker and data folder."""
     env = {**os.environ, "KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "VIGIE_DATA_DIR": str(settings.data_dir),
            "VIGIE_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], check=False, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def _events(settings, namespace: str) -> int:
@@ -93,9 +94,15 @@ def test_two_sessions_fill_their_own_stores_isolated_from_each_other_and_live(se
 
 def test_pause_seek_and_stop_through_the_control_path_of_another_process(settings, make_recording, kit, name):
     owner = SessionManager(settings)
-    session = owner.start(recording=make_recording(kit.camera_records(1200, {})), name=name, speed=10)
+    recording = make_recording(kit.camera_records(1200, {}))
+    # started from a short-lived thread, as a web request would: the processor must outlive it
+    starter = threading.Thread(target=lambda: owner.start(recording=recording, name=name, speed=10))
+    starter.start()
+    starter.join()
+    session = owner.owned(name)
     try:
         kit.wait_for(lambda: owner.info(name).position_s > 5, 20, what="replay under way")
+        assert session.processor.poll() is None
         done = vigie(settings, "train", "pause", name)
         assert done.returncode == 0, done.stderr
         info = owner.info(name)
@@ -110,6 +117,7 @@ def test_pause_seek_and_stop_through_the_control_path_of_another_process(setting
         assert remote.seek(name, 600)["ok"]
         info = remote.info(name)
         assert info.position_s == pytest.approx(600, abs=1) and info.state["seeks"] == 1 and info.status == "paused"
+        assert remote.jump(name, -60)["ok"] and remote.info(name).position_s == pytest.approx(540, abs=1)
         assert remote.set_speed(name, 20)["ok"] and remote.info(name).speed == 20
         refused = remote.set_speed(name, -1)
         assert not refused["ok"] and "out of range" in refused["error"]
@@ -126,4 +134,17 @@ def test_pause_seek_and_stop_through_the_control_path_of_another_process(setting
     assert not pid_alive(processor) and not _processes_of(f"train-{name}")
     assert owner.info(name).status == "stopped"
     seeks = [p for p in owner.info(name).state["timeline"] if abs(p["position_s"] - p["before_s"]) > 1]
-    assert [round(p["position_s"]) for p in seeks] == [600]
+    assert [round(p["position_s"]) for p in seeks] == [600, 540]
+
+
+def test_a_session_whose_processor_dies_stops_and_says_why(settings, make_recording, kit, name):
+    manager = SessionManager(settings)
+    session = manager.start(recording=make_recording(kit.camera_records(600, {})), name=name, speed=10)
+    try:
+        os.kill(session.processor.pid, 9)
+        assert session.wait_stopped(10)
+        info = manager.info(name)
+        assert info.status == "error" and "processor exited with code -9" in info.error and not info.running
+        assert not manager.pause(name)["ok"]
+    finally:
+        manager.stop_all()
