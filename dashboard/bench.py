@@ -81,7 +81,7 @@ class TickLog:
     """The live tick responses a page received, in order (bodies read lazily, once)."""
 
     responses: list = field(default_factory=list)
-    sizes: list[tuple[int, int]] = field(default_factory=list)
+    bodies: list = field(default_factory=list)
 
     def attach(self, page) -> None:
         """Record the page's tick responses from now on."""
@@ -97,16 +97,32 @@ class TickLog:
         """A position in the log, to look at what came after it."""
         return len(self.responses)
 
+    def _body(self, i: int) -> bytes | None:
+        while len(self.bodies) <= i:
+            response = self.responses[len(self.bodies)]
+            try:
+                self.bodies.append(response.body())
+            except Exception as exc:  # a body the browser already dropped: unknown, not empty
+                log.debug("tick body unavailable: %s", exc)
+                self.bodies.append(None)
+        return self.bodies[i]
+
     def sizes_since(self, mark: int) -> list[tuple[int, int]]:
         """(bytes, changed assets) of every tick response after the mark."""
-        while len(self.sizes) < len(self.responses):
-            response = self.responses[len(self.sizes)]
-            try:
-                self.sizes.append(tick_size(response.body()))
-            except Exception as exc:  # a body the browser already dropped: count it as unknown, not as empty
-                log.debug("tick body unavailable: %s", exc)
-                self.sizes.append((-1, 0))
-        return [s for s in self.sizes[mark:] if s[0] >= 0]
+        bodies = [self._body(i) for i in range(mark, len(self.responses))]
+        return [tick_size(b) for b in bodies if b is not None]
+
+    def carrier(self, asset_id: str, mark: int) -> tuple[float, float] | None:
+        """Request start and response end (epoch s) of the first tick after the mark that carried the asset."""
+        needle = json.dumps(asset_id).encode()
+        for i in range(mark, len(self.responses)):
+            body = self._body(i)
+            if body is not None and needle in body:
+                timing = self.responses[i].request.timing
+                start = timing["startTime"] / 1000
+                end = timing["responseEnd"]
+                return start, (start + end / 1000 if end >= 0 else start)
+        return None
 
 
 class _Stack:
@@ -278,29 +294,86 @@ def _open(browser, url: str, timeout_s: float = 60.0):
     return context, page, ticks
 
 
-def _first_render(browser, url: str) -> tuple[float, float | None]:
+_WATERFALL_JS = """() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const res = performance.getEntriesByType("resource");
+    const pick = (part) => res.filter((e) => e.name.includes(part));
+    const lamps = pick("/geo/lights.geojson"), layout = pick("/_dash-layout"), chunk = pick("async-GeoJSON");
+    return {
+        dom_ready: nav.domContentLoadedEventEnd,
+        layout: layout.length ? layout[0].responseEnd : null,
+        geojson_js: chunk.length ? chunk[0].responseEnd : null,
+        lamps_preloaded: lamps.length ? Math.min(...lamps.map((e) => e.responseEnd)) : null,
+        lamps_bytes: lamps.length ? Math.max(...lamps.map((e) => e.transferSize)) : null,
+        lamps_fetch: lamps.length ? Math.max(...lamps.map((e) => e.startTime)) : null,
+        drawn: window.vigie.probe.lampsDrawnAt,
+        live: window.vigie.probe.liveDrawnAt,
+    };
+}"""
+
+
+def _first_render(browser, url: str) -> dict:
+    """One fresh page: the waterfall of its first render, in ms since navigation start."""
     context, page, _ = _open(browser, url)
     try:
-        live = page.wait_for_function("() => window.vigie.probe.liveDrawnAt", timeout=30_000).json_value()
-        drawn = page.evaluate("() => window.vigie.probe.lampsDrawnAt")
-        return drawn / 1000, (live / 1000 if live else None)
+        page.wait_for_function("() => window.vigie.probe.liveDrawnAt", timeout=30_000)
+        return page.evaluate(_WATERFALL_JS)
     finally:
         context.close()
 
 
-def _latencies(stack: _Stack, page, lamps: _Lamps, probes: int, out: TextIO) -> list[float]:
-    latencies = []
+def _serve_time(url: str, runs: int = 5) -> float:
+    """Median seconds for the server to answer the lamp layer, gzipped, as a browser with an empty cache asks."""
+    times = []
+    for _ in range(runs):
+        request = urllib.request.Request(url + "/geo/lights.geojson", headers={"Accept-Encoding": "gzip"})
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _render_figures(runs: list[dict]) -> dict:
+    def median_s(key: str):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return round(statistics.median(values) / 1000, 3) if values else None
+
+    figures = {"first_render_s": median_s("drawn"), "first_live_render_s": median_s("live"),
+               "first_render_runs_s": ",".join(f"{r['drawn'] / 1000:.3f}" for r in runs),
+               "render_dom_ready_s": median_s("dom_ready"), "render_layout_s": median_s("layout"),
+               "render_geojson_js_s": median_s("geojson_js"), "render_lamps_preloaded_s": median_s("lamps_preloaded"),
+               "render_lamps_fetch_s": median_s("lamps_fetch")}
+    spans = [r["drawn"] - r["lamps_fetch"] for r in runs if r.get("lamps_fetch") is not None]
+    if spans:  # from the layer's own fetch (served by the preload) to drawn: parse, index, markers
+        figures["render_lamps_js_s"] = round(statistics.median(spans) / 1000, 3)
+    sizes = [r["lamps_bytes"] for r in runs if r.get("lamps_bytes")]
+    if sizes:
+        figures["lamp_geojson_bytes"] = max(sizes)
+    return {k: v for k, v in figures.items() if v is not None}
+
+
+def _latencies(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, probes: int, out: TextIO) -> list[tuple]:
+    """Per probe: (latency, wait for the tick, tick round trip, browser draw) in seconds (parts None if unknown)."""
+    results = []
     rng = random.Random(11)
     for _ in range(probes):
         time.sleep(rng.uniform(0.2, 1.2))  # land anywhere in the 1 s tick
         (lamp,) = lamps.take(1, page)
+        mark = ticks.mark()
         produced = stack.inject_faults([lamp])
         seen = _wait_for(lambda: page.evaluate(f"() => window.vigie.probe.faultSeen[{json.dumps(lamp)}]"), 20)
         if not seen:
             print(f"# probe {lamp}: not visible after 20 s", file=out, flush=True)
             continue
-        latencies.append(seen / 1000 - produced)
-    return latencies
+        seen_s = seen / 1000
+        carried = ticks.carrier(lamp, mark)
+        if carried is None:
+            results.append((seen_s - produced, None, None, None))
+        else:
+            start, end = carried
+            results.append((seen_s - produced, start - produced, end - start, seen_s - end))
+    return results
 
 
 def _burst(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, n: int) -> tuple[int, int, int]:
@@ -334,12 +407,8 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
             try:
-                renders_s = [_first_render(browser, stack.url) for _ in range(max(renders, 1))]
-                figures["first_render_s"] = round(statistics.median(r[0] for r in renders_s), 3)
-                lives = [r[1] for r in renders_s if r[1] is not None]
-                if lives:
-                    figures["first_live_render_s"] = round(statistics.median(lives), 3)
-                figures["first_render_runs_s"] = ",".join(f"{r[0]:.3f}" for r in renders_s)
+                figures.update(_render_figures([_first_render(browser, stack.url) for _ in range(max(renders, 1))]))
+                figures["lamp_geojson_serve_s"] = round(_serve_time(stack.url), 4)
                 context, page, ticks = _open(browser, stack.url)
                 try:
                     lamps = _Lamps(stack.inventory)
@@ -351,12 +420,17 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
                             time.sleep(3.0)
                         suffix = "" if name == "nominal" else f"_{name}"
                         mark = ticks.mark()
-                        values = _latencies(stack, page, lamps, probes, out)
+                        results = _latencies(stack, page, ticks, lamps, probes, out)
                         figures[f"events_per_s{suffix}"] = round(stack.simulator_rate(), 1)
+                        values = [r[0] for r in results]
                         if values:
                             figures[f"latency_p50_s{suffix}"] = round(_quantile(values, 0.5), 3)
                             figures[f"latency_p95_s{suffix}"] = round(_quantile(values, 0.95), 3)
                             figures[f"latency_max_s{suffix}"] = round(max(values), 3)
+                        for j, part in enumerate(("wait_tick", "tick_roundtrip", "browser_draw"), start=1):
+                            parts = [r[j] for r in results if r[j] is not None]
+                            if parts:
+                                figures[f"latency_{part}_p50_s{suffix}"] = round(_quantile(parts, 0.5), 3)
                         figures[f"probes{suffix}"] = f"{len(values)}/{probes}"
                         sizes = ticks.sizes_since(mark)
                         if name == "nominal":
