@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["CHROMIUM", "DEFAULT_BURSTS", "DEFAULT_LOADS", "TickLog", "bench_dashboard", "main", "tick_size"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DEFAULT_BURSTS", "DEFAULT_LOADS", "TickLog", "bench_dashboard", "main", "tick_size"]
 
 log = logging.getLogger(__name__)
 
@@ -128,37 +128,42 @@ class TickLog:
 class _Stack:
     """Broker, processor and dashboard on 127.0.0.1 over a temporary data folder; the simulator on demand."""
 
-    def __init__(self, folder: Path, out: TextIO) -> None:
-        from connectors.dijon.inventory import build_inventory, save_inventory
+    def __init__(self, folder: Path) -> None:
+        from connectors.dijon.inventory import build_inventory
+
+        self.folder = folder
+        self.inventory = build_inventory(42)
+        self.broker = None
+        self.settings = None
+        self.env: dict[str, str] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.port = 0
+        self.url = ""
+        self.runner = None
+        self._runner_thread: threading.Thread | None = None
+        self.producer = None
+
+    def start(self) -> None:
+        """Start the broker, the processor and the dashboard; wait until the dashboard serves its lamp layer."""
+        from connectors.dijon.inventory import save_inventory
         from streams.broker import EmbeddedBroker, free_port
         from streams.config import Settings
+        from streams.kafka import EventProducer
 
-        self.out = out
-        self.inventory = build_inventory(42)
         for attempt in range(5):  # a port just freed may still be refused for a moment
             try:
-                self.broker = EmbeddedBroker(free_port(), log_path=folder / "broker.log").start()
+                self.broker = EmbeddedBroker(free_port(), log_path=self.folder / "broker.log").start()
                 break
             except Exception:
                 if attempt == 4:
                     raise
                 time.sleep(0.5)
-        self.settings = Settings(kafka_bootstrap=self.broker.bootstrap, data_dir=folder)
-        save_inventory(self.inventory, self.settings.inventory_dir)
-        self.env = {**os.environ, "KAFKA_BOOTSTRAP": self.broker.bootstrap, "VIGIE_DATA_DIR": str(folder),
+        self.settings = Settings(kafka_bootstrap=self.broker.bootstrap, data_dir=self.folder)
+        save_inventory(self.inventory, self.settings.inventory_dir)  # the processor and the dashboard read it
+        self.env = {**os.environ, "KAFKA_BOOTSTRAP": self.broker.bootstrap, "VIGIE_DATA_DIR": str(self.folder),
                     "PYTHONUNBUFFERED": "1"}
-        self.procs: dict[str, subprocess.Popen] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.runner = None
-        self._runner_thread: threading.Thread | None = None
-        self.producer = None
-        self.folder = folder
-
-    def start(self) -> None:
-        """Start the processor and the dashboard, and wait until the dashboard serves its lamp layer."""
-        from streams.kafka import EventProducer
-
         self._spawn("processor", "process")
         self._spawn("dashboard", "dashboard", "--port", str(self.port))
         self.producer = EventProducer.connect(self.broker.bootstrap, self.settings.namespace, linger_ms=0)
@@ -229,10 +234,10 @@ class _Stack:
         self.producer.flush(10)
         return produced
 
-    def alive(self) -> list[str]:
+    def stopped(self) -> list[str]:
         """Names of the parts that stopped (empty while all run)."""
         dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
-        return dead + ([] if self.broker.alive() else ["broker"])
+        return dead + ([] if self.broker is not None and self.broker.alive() else ["broker"])
 
     def close(self) -> None:
         """Stop everything this stack started."""
@@ -251,7 +256,8 @@ class _Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.broker.stop()
+        if self.broker is not None:
+            self.broker.stop()
 
 
 def _wait_for(predicate, timeout: float, step: float = 0.05):
@@ -388,6 +394,46 @@ def _burst(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, n: int) -> tuple[
     return sum(b for b, _ in carried), sum(c for _, c in carried), len(carried)
 
 
+def _load_figures(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, name: str, probes: int, out: TextIO) -> dict:
+    """Latency probes and tick sizes under the simulator's current load."""
+    suffix = "" if name == "nominal" else f"_{name}"
+    mark = ticks.mark()
+    results = _latencies(stack, page, ticks, lamps, probes, out)
+    figures: dict = {f"events_per_s{suffix}": round(stack.simulator_rate(), 1)}
+    values = [r[0] for r in results]
+    if values:
+        figures[f"latency_p50_s{suffix}"] = round(_quantile(values, 0.5), 3)
+        figures[f"latency_p95_s{suffix}"] = round(_quantile(values, 0.95), 3)
+        figures[f"latency_max_s{suffix}"] = round(max(values), 3)
+    for j, part in enumerate(("wait_tick", "tick_roundtrip", "browser_draw"), start=1):
+        parts = [r[j] for r in results if r[j] is not None]
+        if parts:
+            figures[f"latency_{part}_p50_s{suffix}"] = round(_quantile(parts, 0.5), 3)
+    figures[f"probes{suffix}"] = f"{len(values)}/{probes}"
+    sizes = ticks.sizes_since(mark)
+    if sizes:
+        figures[f"bytes_per_update{suffix}"] = int(statistics.median(b for b, _ in sizes))
+        figures[f"changes_per_update{suffix}"] = int(statistics.median(c for _, c in sizes))
+    return figures
+
+
+def _burst_figures(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, bursts) -> dict:
+    """Update sizes for bursts of changed lamps with the simulator stopped, and the bytes each asset adds."""
+    mark = ticks.mark()
+    time.sleep(3.0)
+    quiet = [b for b, c in ticks.sizes_since(mark) if c == 0]
+    figures: dict = {"bytes_empty_update": min(quiet)} if quiet else {}
+    points = []
+    for n in bursts:
+        total, changed, carried = _burst(stack, page, ticks, lamps, n)
+        figures.update({f"burst_{n}_bytes": total, f"burst_{n}_assets": changed, f"burst_{n}_updates": carried})
+        points.append((changed, total))
+    if len(points) >= 2 and points[-1][0] > points[0][0]:
+        (c0, b0), (c1, b1) = points[0], points[-1]
+        figures["bytes_per_changed_asset"] = round((b1 - b0) / (c1 - c0), 1)
+    return figures
+
+
 def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, bursts=DEFAULT_BURSTS,
                     warm_s: float = 8.0, out: TextIO | None = None) -> dict:
     """Run the room and a headless browser; return first render, latencies and update sizes as figures."""
@@ -398,11 +444,10 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
     figures: dict = {}
     folder = Path(tempfile.mkdtemp(prefix="vigie-bench-dashboard-"))
-    stack = _Stack(folder, out)
+    stack = _Stack(folder)
     try:
         stack.start()
-        first_speed = loads[0][1] if loads else 1.0
-        stack.simulate(first_speed, span_s=120)
+        stack.simulate(loads[0][1] if loads else 1.0, span_s=120)
         time.sleep(warm_s)  # the processor joins its group and fills the store
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
@@ -413,61 +458,21 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
                 try:
                     lamps = _Lamps(stack.inventory)
                     time.sleep(2.0)
-                    steady: list[tuple[int, int]] = []
                     for i, (name, speed) in enumerate(loads):
                         if i > 0:
                             stack.simulate(speed, span_s=120)
                             time.sleep(3.0)
-                        suffix = "" if name == "nominal" else f"_{name}"
-                        mark = ticks.mark()
-                        results = _latencies(stack, page, ticks, lamps, probes, out)
-                        figures[f"events_per_s{suffix}"] = round(stack.simulator_rate(), 1)
-                        values = [r[0] for r in results]
-                        if values:
-                            figures[f"latency_p50_s{suffix}"] = round(_quantile(values, 0.5), 3)
-                            figures[f"latency_p95_s{suffix}"] = round(_quantile(values, 0.95), 3)
-                            figures[f"latency_max_s{suffix}"] = round(max(values), 3)
-                        for j, part in enumerate(("wait_tick", "tick_roundtrip", "browser_draw"), start=1):
-                            parts = [r[j] for r in results if r[j] is not None]
-                            if parts:
-                                figures[f"latency_{part}_p50_s{suffix}"] = round(_quantile(parts, 0.5), 3)
-                        figures[f"probes{suffix}"] = f"{len(values)}/{probes}"
-                        sizes = ticks.sizes_since(mark)
-                        if name == "nominal":
-                            steady = sizes
-                        if sizes:
-                            figures[f"bytes_per_update{suffix}"] = int(statistics.median(b for b, _ in sizes))
-                            figures[f"changes_per_update{suffix}"] = int(statistics.median(c for _, c in sizes))
+                        figures.update(_load_figures(stack, page, ticks, lamps, name, probes, out))
                     stack.stop_simulator()
-                    mark = ticks.mark()
-                    time.sleep(2.5)
-                    quiet = [b for b, c in ticks.sizes_since(mark) if c == 0]
-                    points = []
-                    for n in bursts:
-                        total, changed, carried = _burst(stack, page, ticks, lamps, n)
-                        figures[f"burst_{n}_bytes"] = total
-                        figures[f"burst_{n}_assets"] = changed
-                        figures[f"burst_{n}_updates"] = carried
-                        points.append((changed, total, carried))
-                    if quiet:
-                        figures["bytes_empty_update"] = min(quiet)
-                    if len(points) >= 2 and points[-1][0] > points[0][0]:
-                        (c0, b0, _), (c1, b1, _) = points[0], points[-1]
-                        figures["bytes_per_changed_asset"] = round((b1 - b0) / (c1 - c0), 1)
-                    elif steady:
-                        with_changes = [(b, c) for b, c in steady if c]
-                        if with_changes:
-                            figures["bytes_per_changed_asset"] = round(
-                                sum(b for b, _ in with_changes) / sum(c for _, c in with_changes), 1)
+                    figures.update(_burst_figures(stack, page, ticks, lamps, bursts))
                     if page.errors:
                         figures["page_errors"] = len(page.errors)
                 finally:
                     context.close()
             finally:
                 browser.close()
-        dead = stack.alive()
-        if dead:
-            figures["stopped_during_run"] = ",".join(dead)
+        if stack.stopped():
+            figures["stopped_during_run"] = ",".join(stack.stopped())
     finally:
         stack.close()
         shutil.rmtree(folder, ignore_errors=True)

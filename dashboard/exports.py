@@ -82,6 +82,7 @@ class ExportJobs:
                 raise RuntimeError("store unavailable")
 
             def step(name: str) -> None:
+                """Record the report's current step for the page's progress bar."""
                 status["step"] = name
                 self._write(job, status)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback_context, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
@@ -69,7 +69,7 @@ def layout(room: "Room", lang: str) -> html.Div:
 
 def export_status(status: dict, job: str, lang: str):
     """The export area for a job's status: a progress bar while it builds, then the download links."""
-    month = status.get("month", "")
+    month = month_label(status["month"], lang) if status.get("month") else ""
     state = status.get("state")
     if state == "running":
         pct = int(round(100 * status.get("progress", 0.0)))
@@ -94,6 +94,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
     geojson: dict = {}
 
     def assets():
+        """The inventory's assets (the KPI engine's frames need them)."""
         return room.geo.inventory.assets
 
     @app.callback(Output(ids.MGR_MONTH, "options"), Output(ids.MGR_MONTH, "value"),

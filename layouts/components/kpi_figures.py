@@ -59,10 +59,6 @@ def margin_of(contract, key: str) -> float:
         return contract.interventions.at_risk_margin_pts
     if key == "it_availability":
         return contract.it.at_risk_margin_pts
-    if key == "energy_saving":  # the energy KPI covers street lighting only
-        fam = next((f for f in contract.families if "light" in f.kinds), None)
-        label = (fam.label_en if lang == "en" else fam.label_fr) if fam else t("domain.lighting", lang)
-        return [(label, result.value, result.target, result.status)] if result.value is not None else []
     if key.startswith("availability_"):
         return contract.family(key.removeprefix("availability_")).at_risk_margin_pts
     return 0.0
@@ -351,3 +347,4 @@ def penalties_figure(history, labels: dict[str, str], cap: float, lang: str, hei
     return _layout(fig, height, barmode="stack", separators=", " if lang == "fr" else ".,",
                    legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=13)),
                    margin=dict(l=8, r=8, t=36, b=8))
+

@@ -53,7 +53,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")  # BUSY_TIMEOUT_MS
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA cache_size=-65536")  # 64 MB: the live state's B-trees stay in memory
+        cur.execute("PRAGMA cache_size=-32768")  # 32 MB: the live state's B-trees stay in memory
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -50,6 +50,7 @@ def inventory(inventory):
 
 @pytest.fixture(scope="module")
 def contract():
+    """The bundled contract."""
     return load_contract()
 
 
@@ -69,6 +70,7 @@ def filled(tmp_path_factory, inventory, contract):
 
 @pytest.fixture(scope="module")
 def source(filled):
+    """The dashboard's data source over the filled store, its clock at END."""
     return DataSource(filled.store_url, clock=lambda: END)
 
 
