@@ -373,7 +373,7 @@ class Processor:
     def __init__(self, settings: Settings, *, namespace: str | None = None, store: Store | None = None,
                  rules: RuleSet | None = None, batch_size: int = DEFAULT_BATCH, group_id: str | None = None,
                  consumer_overrides: dict | None = None, fetch_process: bool = False,
-                 idle_tick_s: float = _IDLE_TICK_S) -> None:
+                 idle_tick_s: float = _IDLE_TICK_S, command_timeout_s: float | None = None) -> None:
         self.settings = settings
         self.namespace = validate_namespace(namespace or settings.namespace)
         self.store = store or open_store(settings, self.namespace)
@@ -385,6 +385,8 @@ class Processor:
         self.validator = Validator(max_future_s=settings.max_future_s)
         self.fetch_process = fetch_process
         self.idle_tick_s = idle_tick_s
+        self.command_timeout_s = settings.command_timeout_s if command_timeout_s is None else command_timeout_s
+        self._last_command_check = 0.0
         self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
         self._buffer: list[tuple] = []
@@ -516,8 +518,10 @@ class Processor:
             # Nothing arrives: let event time advance with the wall clock so silence is detected.
             engine.tick(engine.watermark + int(idle * 1000))
         self._merge_external()
+        self._check_commands()
         out = engine.outbox
-        if out.records or out.new_alerts or out.changed_alerts or out.resolutions or out.transitions:
+        if (out.records or out.new_alerts or out.changed_alerts or out.resolutions or out.transitions
+                or out.command_updates):
             self._commit({}, [])
 
     def process(self, records: list) -> None:
@@ -633,6 +637,17 @@ class Processor:
             self._alert_seq = max(self._alert_seq, max(r["seq"] for r in rows))
             self._publish_pending = True
 
+    def _check_commands(self) -> None:
+        """Time out the commands no equipment acknowledged in time (wall clock: the sender's clock)."""
+        now = time.monotonic()
+        if now - self._last_command_check < _MERGE_EVERY_S:
+            return
+        self._last_command_check = now
+        timeout_s = self.command_timeout_s
+        late = self.store.unacknowledged_commands(int(time.time() * 1000) - int(timeout_s * 1000))
+        if late:
+            self.engine.command_timeouts(late, timeout_s)
+
     def _send_dead_letters(self, dead: list[tuple]) -> None:
         for (topic, partition, offset, key, value, timestamp), reason in dead:
             payload = deadletter_record(topic, partition, offset, key, value, reason, timestamp)
@@ -666,13 +681,15 @@ class Processor:
     def _commit(self, offsets: dict, dead: list[tuple]) -> None:
         if dead:
             self._send_dead_letters(dead)
+        self._check_commands()
         out = self.engine.drain()
         batch = BatchWrite(
             group_id=self.group_id, offsets=offsets, asset_rows=out.asset_rows(),
             intervals=list(out.intervals.values()), new_alerts=out.alert_inserts(),
             alert_updates=out.alert_updates(), transitions=out.transitions, resolutions=out.resolutions,
             energy=out.energy_rows(), health=self._health_rows() if offsets else [],
-            reports=list(out.reports.values()), published_seq=self._published_seq,
+            reports=list(out.reports.values()), command_updates=out.command_updates,
+            published_seq=self._published_seq,
         )
         self.store.apply_batch(batch)
         self.stats.batches += 1
@@ -708,483 +725,6 @@ class Processor:
             self.stats.published += len(rows)
             if not full:
                 return
-
-    def close(self) -> None:
-        """Leave the group and close the consumer."""
-        self.consumer.close(autocommit=False)
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the fetcher never outlives its processor
-    except OSError:
-        pass
-
-
-def _fetcher_main(conn, bootstrap: str, topics: list[str], group_id: str, store_url: str, schema: str | None,
-                  batch_size: int, overrides: dict, parent_pid: int) -> None:
-    """The fetcher process: poll Kafka, ship record tuples and partition status to the processor."""
-    _die_with_parent()
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    if os.getppid() != parent_pid:
-        return
-    outbox: queue.Queue = queue.Queue(maxsize=2)
-    failed: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            while True:
-                item = outbox.get()
-                conn.send(item)
-                if item is None:
-                    return
-        except (OSError, EOFError) as exc:
-            failed.append(exc)
-
-    sender = threading.Thread(target=send, name="vigie-fetch-sender", daemon=True)
-    sender.start()
-    source = None
-    try:
-        source = KafkaSource(bootstrap, topics, group_id, Store.from_url(store_url, schema=schema,
-                                                                         migrate_schema=False),
-                             batch_size=batch_size, overrides=overrides)
-        paused = False
-        while not failed:
-            if conn.poll():
-                if conn.recv() == "stop":
-                    break
-            full = outbox.full()
-            if full != paused:
-                source.pause(full)  # the processor is busy: stay in the group without fetching more
-                paused = full
-            records = source.poll(200)
-            if paused and not records and outbox.full():
-                continue
-            outbox.put((records, source.take_announcements(), source.highwaters(), source.verified))
-    except Exception as exc:  # reported to the processor, which raises it
-        outbox.put(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        outbox.put(None)
-        sender.join(timeout=10)
-        if source is not None:
-            try:
-                source.close()
-            except Exception:
-                pass
-
-
-class FetcherProcess:
-    """A KafkaSource run in a child process, so decoding Kafka's wire format overlaps with processing.
-
-    The child is started with the `spawn` method (no fork of a process with threads and open
-    connections), which re-imports the program's main module: a script using it needs the usual
-    `if __name__ == "__main__":` guard (`vigie` has it). It dies with its parent, even by SIGKILL.
-    """
-
-    def __init__(self, bootstrap: str, topics: list[str], group_id: str, store: Store, *, batch_size: int,
-                 overrides: dict | None = None) -> None:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe(duplex=True)
-        url = store.engine.url.render_as_string(hide_password=False)
-        schema = store.schema
-        self.process = ctx.Process(
-            target=_fetcher_main, name="vigie-fetcher", daemon=True,
-            args=(child, bootstrap, topics, group_id, url, schema, batch_size, overrides or {}, os.getpid()))
-        self.process.start()
-        child.close()
-        self.assigned: set[tuple[str, int]] = set()
-        self._high: dict[tuple[str, int], int | None] = {}
-        self._announce: dict[tuple[str, int], int | None] = {}
-        self._verified = False
-
-    def poll(self, timeout_ms: int) -> list[tuple]:
-        """The next records the fetcher shipped, as tuples."""
-        if not self._conn.poll(timeout_ms / 1000):
-            if not self.process.is_alive():
-                raise BrokerUnavailable("the fetcher process died")
-            return []
-        try:
-            item = self._conn.recv()
-        except EOFError:
-            raise BrokerUnavailable("the fetcher process stopped") from None
-        if item is None or item[0] == "error":
-            raise BrokerUnavailable(f"the fetcher process failed: {item[1] if item else 'stopped'}")
-        records, announce, high, verified = item
-        self._announce.update(announce)
-        self._high = high
-        self.assigned = set(high)
-        self._verified = verified
-        return records
-
-    def take_announcements(self) -> dict[tuple[str, int], int | None]:
-        """Partitions (re)assigned since the last call, with the offset reading restarts from."""
-        out, self._announce = self._announce, {}
-        return out
-
-    def highwaters(self) -> dict[tuple[str, int], int | None]:
-        """The last known end of every assigned partition."""
-        return self._high
-
-    @property
-    def verified(self) -> bool:
-        """True once every assigned partition's stored offset was checked against its log."""
-        return self._verified
-
-    def close(self) -> None:
-        """Ask the fetcher to leave the group and exit; kill it if it does not."""
-        try:
-            self._conn.send("stop")
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self.process.is_alive():
-                if self._conn.poll(0.1):
-                    try:
-                        self._conn.recv()
-                    except EOFError:
-                        break
-        except (OSError, EOFError):
-            pass
-        self.process.join(timeout=5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self._conn.close()
-
-
-class Processor:
-    """Runs the alert engine of one namespace over Kafka into the store."""
-
-    def __init__(self, settings: Settings, *, namespace: str | None = None, store: Store | None = None,
-                 rules: RuleSet | None = None, batch_size: int = DEFAULT_BATCH, group_id: str | None = None,
-                 consumer_overrides: dict | None = None, fetch_process: bool = False,
-                 idle_tick_s: float = _IDLE_TICK_S) -> None:
-        self.settings = settings
-        self.namespace = validate_namespace(namespace or settings.namespace)
-        self.store = store or open_store(settings, self.namespace)
-        self.rules = rules or load_rules()
-        self.batch_size = batch_size
-        self.group_id = group_id or group_id_for(self.namespace)
-        self.topics = source_topics(self.namespace)
-        self.deadletter_topic = topic_name(self.namespace, "deadletter", "events")
-        self.validator = Validator(max_future_s=settings.max_future_s)
-        self.fetch_process = fetch_process
-        self.idle_tick_s = idle_tick_s
-        self.source: KafkaSource | FetcherProcess | None = None
-        self._partition_ts: dict[tuple[str, int], int] = {}
-        self._buffer: list[tuple] = []
-        self._order = 0
-        self._last_drain = time.monotonic()
-        self.positions: dict[tuple[str, int], int] = {}
-        self.health: dict[str, _TopicHealth] = {t: _TopicHealth() for t in self.topics}
-        self.stats = RunStats()
-        self._consumer_overrides = consumer_overrides or {}
-        self._producer: EventProducer | None = None
-        self._ids = iter(())
-        self._alert_seq = 0
-        self._published_seq = 0
-        self._last_merge = 0.0
-        self._last_event_wall = time.monotonic()
-        self._watching = False
-        self._publish_pending = True
-        self.engine = self._warm_engine()
-
-    # -- start ---------------------------------------------------------------------------------
-
-    def _next_alert_id(self) -> int:
-        for alert_id in self._ids:
-            return alert_id
-        self._ids = iter(self.store.reserve_alert_ids(1000))
-        return next(self._ids)
-
-    def _warm_engine(self) -> AlertEngine:
-        store = self.store
-        self._maybe_load_inventory()
-        engine = AlertEngine(self.rules, namespace=self.namespace, inventory=store.inventory(),
-                             alert_ids=self._next_alert_id)
-        prefix = self.namespace + "."
-        feed_last = {}
-        for row in store.stream_health():
-            topic = row["topic"]
-            if topic in self.health:
-                h = self.health[topic]
-                h.events, h.dead_letters, h.last_event_ts = row["events"], row["dead_letters"], row["last_event_ts"]
-                if row["last_event_ts"] is not None:
-                    feed_last[topic[len(prefix):]] = row["last_event_ts"]
-        engine.warm_start(store.iter_asset_states(), store.open_intervals(), store.active_alerts(), feed_last)
-        self._alert_seq = store.current_seq()
-        self._published_seq = store.counter("published_seq")
-        self.positions = {k: v for k, v in store.load_offsets(self.group_id).items() if k[0] in self.health}
-        return engine
-
-    def _maybe_load_inventory(self) -> None:
-        folder = Path(self.settings.inventory_dir)
-        if self.store.count_assets() or not (folder / "assets.parquet").exists():
-            return
-        try:
-            from connectors.dijon.inventory import load_inventory
-            from .store.inventory import load_inventory_into
-
-            n = load_inventory_into(self.store, load_inventory(folder))
-            log.info("loaded %d inventory assets from %s", n, folder)
-        except Exception as exc:  # the processor runs without an inventory, only with less context
-            log.warning("could not load the inventory from %s: %s", folder, exc)
-
-    def connect(self) -> None:
-        """Join the consumer group (in this process, or in a fetcher process) and open the producer."""
-        kind = FetcherProcess if self.fetch_process else KafkaSource
-        self.source = kind(self.settings.kafka_bootstrap, self.topics, self.group_id, self.store,
-                           batch_size=self.batch_size, overrides=self._consumer_overrides)
-        self._producer = EventProducer(make_producer(self.settings.kafka_bootstrap), self.namespace)
-
-    def _reassigned(self, announce: dict[tuple[str, int], int | None]) -> None:
-        """Restart partitions from where the source now reads them; drop what was buffered of them."""
-        for key, offset in announce.items():
-            if offset is None:
-                self.positions.pop(key, None)
-            else:
-                self.positions[key] = offset
-            self._partition_ts.pop(key, None)
-        keys = set(announce)
-        self._buffer = [item for item in self._buffer if (item[4][0], item[4][1]) not in keys]
-
-    # -- the loop ------------------------------------------------------------------------------
-
-    def run(self, *, once: bool = False, max_seconds: float | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> RunStats:
-        """Consume until stopped, `max_seconds` passed, or (with `once`) every partition is read to its end."""
-        if self.source is None:
-            self.connect()
-        source = self.source
-        started = time.monotonic()
-        # Live state is hundreds of thousands of long-lived objects: a full collection every few
-        # thousand allocations would walk them all. Collect less often; never walk the warm start.
-        thresholds = gc.get_threshold()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 50)
-        try:
-            while not should_stop():
-                if max_seconds is not None and time.monotonic() - started >= max_seconds:
-                    break
-                records = source.poll(200)
-                announce = source.take_announcements()
-                if announce:
-                    self._reassigned(announce)
-                if records:
-                    if self.stats.first_batch_s is None:
-                        self.stats.first_batch_s = time.monotonic() - started
-                    self.process(records)
-                    continue
-                if once and not self._buffer and self._caught_up():
-                    break
-                self._idle()
-        finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
-            self.stats.seconds = time.monotonic() - started
-        return self.stats
-
-    def _caught_up(self) -> bool:
-        source = self.source
-        high = source.highwaters()
-        if not high or not source.verified:
-            return False
-        return all(h is not None and self.positions.get(key, 0) >= h for key, h in high.items())
-
-    def _idle(self) -> None:
-        if self._buffer:
-            self._drain_buffer()
-            return
-        engine = self.engine
-        idle = time.monotonic() - self._last_event_wall
-        if engine.watermark and idle >= self.idle_tick_s:
-            # Nothing arrives: let event time advance with the wall clock so silence is detected.
-            engine.tick(engine.watermark + int(idle * 1000))
-        self._merge_external()
-        out = engine.outbox
-        if out.records or out.new_alerts or out.changed_alerts or out.resolutions or out.transitions:
-            self._commit({}, [])
-
-    def process(self, records: list) -> None:
-        """Take one poll's records: decode them into the merge buffer, then apply and commit what is ready."""
-        if not self._buffer:
-            self._last_drain = time.monotonic()
-        values = [r[4] if r[4] is not None else b"" for r in records]
-        oks, errs = self.validator.decode_batch(values)
-        bad = dict(errs)
-        positions = self.positions
-        part_ts = self._partition_ts
-        buffer = self._buffer
-        prefix = len(self.namespace) + 1
-        order = self._order
-        ok = iter(oks)
-        for i, rec in enumerate(records):
-            key = (rec[0], rec[1])
-            if rec[2] < positions.get(key, 0):
-                if i not in bad:
-                    next(ok)
-                continue  # already read: a duplicate after a reassignment
-            positions[key] = rec[2] + 1
-            order += 1
-            if i in bad:
-                reason = bad[i] if rec[4] is not None else "empty message (no value)"
-                buffer.append((part_ts.get(key, 0), order, None, reason, rec))
-                continue
-            event = next(ok)
-            feed = rec[0][prefix:]
-            if type(event) not in _TYPES_OF_FEED.get(feed, ()):
-                reason = f"event kind {event.kind!r} does not belong on topic {rec[0]}"
-                buffer.append((part_ts.get(key, 0), order, None, reason, rec))
-                continue
-            ts = event.ts
-            if ts > part_ts.get(key, 0):
-                part_ts[key] = ts
-            buffer.append((ts, order, event, feed, rec))
-        self._order = order
-        self.stats.events += len(records)
-        self._drain_buffer()
-
-    def _horizon(self) -> float:
-        """Event time up to which no earlier event can still arrive: the slowest partition with a backlog."""
-        horizon = math.inf
-        if self.source is None:
-            return horizon
-        for key, high in self.source.highwaters().items():
-            if high is None or self.positions.get(key, 0) < high:  # unknown: it may hold older events
-                horizon = min(horizon, self._partition_ts.get(key, -1))
-        return horizon
-
-    def _drain_buffer(self, *, force: bool = False) -> None:
-        """Apply buffered events in event-time order up to the horizon; commit them with their offsets.
-
-        A backlog arrives partition by partition; applying events in one time order across
-        partitions is what topology, fusion and timers assume, and it makes the outcome
-        independent of how polls happened to cut the stream (a restarted run equals a clean one).
-        """
-        buffer = self._buffer
-        if not buffer:
-            return
-        buffer.sort(key=_buffer_key)
-        horizon = math.inf if force else self._horizon()
-        n = bisect.bisect_right(buffer, horizon, key=_buffer_ts)
-        if len(buffer) - n > _MAX_BUFFER:
-            n = len(buffer) - _MAX_BUFFER  # a partition that never catches up must not stall the rest
-        now = time.monotonic()
-        if n < len(buffer) and now - self._last_drain > _MAX_HOLD_S:
-            n = len(buffer)  # nor hold live events back for long
-        if n == 0:
-            return
-        self._last_drain = now
-        ready, self._buffer = buffer[:n], buffer[n:]
-        engine = self.engine
-        health = self.health
-        dead: list[tuple] = []
-        for ts, _, event, feed, rec in ready:
-            if event is None:
-                dead.append((rec, feed))
-                continue
-            if not self._watching:
-                engine.watch_inventory(ts)
-                self._watching = True
-            try:
-                engine.apply(event, feed)
-            except Exception as exc:  # a bug on one event must not stop the room
-                log.exception("event %s of %s[%d]@%d failed", event.kind, rec[0], rec[1], rec[2])
-                dead.append((rec, f"processing error: {exc!r}"))
-                continue
-            h = health.get(rec[0])
-            if h is not None:
-                h.events += 1
-                h.window_events += 1
-                if h.last_event_ts is None or ts > h.last_event_ts:
-                    h.last_event_ts = ts
-        self._last_event_wall = time.monotonic()
-        offsets = dict(self.positions)
-        for _, _, _, _, rec in self._buffer:
-            key = (rec[0], rec[1])
-            if rec[2] < offsets.get(key, rec[2] + 1):
-                offsets[key] = rec[2]
-        self._merge_external()
-        self._commit(offsets, dead)
-
-    def _merge_external(self) -> None:
-        now = time.monotonic()
-        if now - self._last_merge < _MERGE_EVERY_S:
-            return
-        self._last_merge = now
-        rows = self.store.alerts_changed_since(self._alert_seq)
-        if rows:
-            self.engine.merge_external([r for r in rows if r["id"] in self.engine.by_id])
-            self._alert_seq = max(self._alert_seq, max(r["seq"] for r in rows))
-            self._publish_pending = True
-
-    def _send_dead_letters(self, dead: list[tuple]) -> None:
-        for (topic, partition, offset, key, value, timestamp), reason in dead:
-            payload = deadletter_record(topic, partition, offset, key, value, reason, timestamp)
-            self._producer.send_raw(self.deadletter_topic, payload, key=key,
-                                    headers=[("reason", reason[:500].encode()), ("topic", topic.encode())])
-            h = self.health.get(topic)
-            if h is not None:
-                h.dead_letters += 1
-        # Dead letters are on the broker before the offsets that skip them are committed.
-        self._producer.flush()
-        self.stats.dead_letters += len(dead)
-
-    def _health_rows(self) -> list[dict]:
-        lag: dict[str, int] = {}
-        if self.source is not None:
-            for (topic, partition), high in self.source.highwaters().items():
-                if high is not None:
-                    pos = self.positions.get((topic, partition), 0)
-                    lag[topic] = lag.get(topic, 0) + max(0, high - pos)
-        now = time.monotonic()
-        rows = []
-        for topic, h in self.health.items():
-            span = now - h.window_start
-            if span >= 1.0:
-                h.rate = h.window_events / span
-                h.window_events, h.window_start = 0, now
-            rows.append({"topic": topic, "events": h.events, "rate": round(h.rate, 2), "lag": lag.get(topic, 0),
-                         "last_event_ts": h.last_event_ts, "dead_letters": h.dead_letters})
-        return rows
-
-    def _commit(self, offsets: dict, dead: list[tuple]) -> None:
-        if dead:
-            self._send_dead_letters(dead)
-        out = self.engine.drain()
-        batch = BatchWrite(
-            group_id=self.group_id, offsets=offsets, asset_rows=out.asset_rows(),
-            intervals=list(out.intervals.values()), new_alerts=out.alert_inserts(),
-            alert_updates=out.alert_updates(), transitions=out.transitions, resolutions=out.resolutions,
-            energy=out.energy_rows(), health=self._health_rows() if offsets else [],
-            reports=list(out.reports.values()), published_seq=self._published_seq,
-        )
-        self.store.apply_batch(batch)
-        self.stats.batches += 1
-        if out.transitions or out.resolutions or self._publish_pending:
-            self._publish_pending = False
-            self._publish()
-
-    def _publish(self) -> None:
-        rows = self.store.transitions_since(self._published_seq)
-        if not rows:
-            return
-        for row in rows:
-            try:
-                event = AlertTransition(
-                    asset_id=row["asset_id"], ts=row["ts"], alert_id=str(row["alert_id"]), rule=row["rule"],
-                    state=row["to_state"], severity=row["severity"], domain=row["domain"], title=row["title"][:200],
-                    priority=row["priority"], due_ts=row["due_ts"], actor=row["actor"],
-                    parent_id=str(row["parent_id"]) if row["parent_id"] is not None else None,
-                    lat=row["lat"], lon=row["lon"])
-            except (ValueError, TypeError) as exc:
-                log.warning("alert transition %s not publishable: %s", row["id"], exc)
-                continue
-            self._producer.send(event)
-        self._producer.flush()
-        self._published_seq = max(r["seq"] for r in rows)
-        self.stats.published += len(rows)
 
     def close(self) -> None:
         """Close the Kafka clients (the store's engine stays for the process)."""
