@@ -13,6 +13,7 @@ from dashboard.data import DataSource
 from dashboard.exports import ExportJobs
 from dashboard.geo import GeoCatalog, layer_url, load_or_build_inventory
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
+from dashboard.training import SessionRooms, TrainingDesk, room_url
 from streams.config import Settings
 
 __all__ = ["ASSETS_DIR", "LANG_COOKIE", "Room", "create_app", "wsgi_app"]
@@ -35,6 +36,7 @@ class Room:
     namespace: str = "live"
     actor_fn: Callable[[], str] = field(default=lambda: "operator")
     exports: ExportJobs | None = None
+    training: TrainingDesk | None = None  # the trainer page's sessions (the live room's server only)
 
     def actor(self) -> str:
         """Who is acting (until sign-in lands: the operator seat)."""
@@ -69,10 +71,13 @@ def _request_lang() -> str:
 
 
 def create_app(settings: Settings, *, tiles: str | None = None, tiles_attribution: str | None = None,
-               stale_after_s: float = 30.0, tick_ms: int = 1000, inventory=None, clock=None) -> dash.Dash:
+               stale_after_s: float = 30.0, tick_ms: int = 1000, inventory=None, clock=None,
+               url_prefix: str | None = None) -> dash.Dash:
     """Build the Dash app over the settings' store and inventory (an Inventory may be passed in directly).
 
-    `clock` returns the contract KPIs' "now" (a UTC timestamp); the wall clock when None.
+    `clock` returns the contract KPIs' "now" (a UTC timestamp); the wall clock when None. The live
+    room's app also serves the trainer page and, under `/salle/<name>/`, each training session's
+    room (an app of its own built with that `url_prefix`).
     """
     from layouts import shell  # imported here: layouts import this module for the Room type
 
@@ -87,6 +92,7 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
     app = dash.Dash(
         __name__,
         assets_folder=str(ASSETS_DIR),
+        **({"requests_pathname_prefix": url_prefix, "routes_pathname_prefix": "/"} if url_prefix else {}),
         title=t("app.title", DEFAULT_LANG),
         update_title=None,
         suppress_callback_exceptions=True,
@@ -98,6 +104,20 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
         for name in ("lights", "communes")))
     geo.register(app.server)
     room.exports.register(app.server)
+    if settings.namespace == "live" and url_prefix is None:
+        room.training = TrainingDesk(settings)
+        room.training.register(app.server)
+
+        def session_room(name: str):
+            """The Flask app of a training session's room, sharing this room's geometry."""
+            from streams.topics import training_namespace
+
+            return create_app(settings.with_(namespace=training_namespace(name)), tiles=tiles,
+                              tiles_attribution=tiles_attribution, stale_after_s=stale_after_s, tick_ms=tick_ms,
+                              inventory=geo.inventory, clock=clock, url_prefix=room_url(name)).server
+
+        app.server.wsgi_app = SessionRooms(app.server.wsgi_app, session_room,
+                                           exists=lambda name: room.training.session(name) is not None)
     app.layout = lambda: shell.layout(room, _request_lang())
     shell.register_callbacks(app, room)
     app.server.config["VIGIE_ROOM"] = room

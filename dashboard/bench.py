@@ -78,7 +78,11 @@ def tick_size(body: bytes) -> tuple[int, int]:
 
 @dataclass
 class TickLog:
-    """The live tick responses a page received, in order (bodies read lazily, once)."""
+    """The live tick responses a page received, in order (bodies read lazily, once).
+
+    Playwright's sync API delivers page events only while one of its calls runs: wait with
+    `page.wait_for_timeout`, not `time.sleep`, or the responses arrive late in this log.
+    """
 
     responses: list = field(default_factory=list)
     bodies: list = field(default_factory=list)
@@ -111,6 +115,11 @@ class TickLog:
         """(bytes, changed assets) of every tick response after the mark."""
         bodies = [self._body(i) for i in range(mark, len(self.responses))]
         return [tick_size(b) for b in bodies if b is not None]
+
+    def idle_sizes_since(self, mark: int) -> list[int]:
+        """Bytes of the tick responses after the mark that patched no layer at all (nothing changed)."""
+        bodies = [self._body(i) for i in range(mark, len(self.responses))]
+        return [len(b) for b in bodies if b is not None and b'"hideout"' not in b]
 
     def carrier(self, asset_id: str, mark: int) -> tuple[float, float] | None:
         """Request start and response end (epoch s) of the first tick after the mark that carried the asset."""
@@ -364,7 +373,7 @@ def _latencies(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, probes: int, 
     results = []
     rng = random.Random(11)
     for _ in range(probes):
-        time.sleep(rng.uniform(0.2, 1.2))  # land anywhere in the 1 s tick
+        page.wait_for_timeout(rng.uniform(200, 1200))  # land anywhere in the 1 s tick
         (lamp,) = lamps.take(1, page)
         mark = ticks.mark()
         produced = stack.inject_faults([lamp])
@@ -389,7 +398,7 @@ def _burst(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, n: int) -> tuple[
     stack.inject_faults(chosen)
     probe = json.dumps(chosen)
     _wait_for(lambda: page.evaluate(f"() => {probe}.every(id => window.vigie.probe.faultSeen[id])"), 30, 0.2)
-    time.sleep(1.5)  # a tick more, in case the burst was cut in two
+    page.wait_for_timeout(1500)  # a tick more, in case the burst was cut in two
     carried = [s for s in ticks.sizes_since(mark) if s[1] > 0]
     return sum(b for b, _ in carried), sum(c for _, c in carried), len(carried)
 
@@ -420,8 +429,8 @@ def _load_figures(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, name: str,
 def _burst_figures(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, bursts) -> dict:
     """Update sizes for bursts of changed lamps with the simulator stopped, and the bytes each asset adds."""
     mark = ticks.mark()
-    time.sleep(3.0)
-    quiet = [b for b, c in ticks.sizes_since(mark) if c == 0]
+    page.wait_for_timeout(3000)
+    quiet = ticks.idle_sizes_since(mark)
     figures: dict = {"bytes_empty_update": min(quiet)} if quiet else {}
     points = []
     for n in bursts:
@@ -452,16 +461,18 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
             try:
+                # shared machines: the load next to the figures says how far to trust them
+                figures["machine_load_1m"] = f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}cpu"
                 figures.update(_render_figures([_first_render(browser, stack.url) for _ in range(max(renders, 1))]))
                 figures["lamp_geojson_serve_s"] = round(_serve_time(stack.url), 4)
                 context, page, ticks = _open(browser, stack.url)
                 try:
                     lamps = _Lamps(stack.inventory)
-                    time.sleep(2.0)
+                    page.wait_for_timeout(2000)
                     for i, (name, speed) in enumerate(loads):
                         if i > 0:
                             stack.simulate(speed, span_s=120)
-                            time.sleep(3.0)
+                            page.wait_for_timeout(3000)
                         figures.update(_load_figures(stack, page, ticks, lamps, name, probes, out))
                     stack.stop_simulator()
                     figures.update(_burst_figures(stack, page, ticks, lamps, bursts))

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scenarios": ("streams.scenarios_record", "render the training scenarios into recordings"),
     "train": ("streams.train_cmd", "start, list, control and debrief training sessions"),
     "bench": ("streams.bench_cmd", "run a benchmark and print its figures as key=value lines"),
+    "command": ("streams.command_cmd", "dim or switch lights, flash crossroads, with the room's safety checks"),
+    "assets": ("streams.assets_cmd", "list assets with their live state (light level, power, mode)"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }
 

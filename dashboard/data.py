@@ -143,9 +143,14 @@ def _alert_row(row: Mapping) -> dict:
 class DataSource:
     """Read and write access to the operational store for the dashboard (one pooled engine per process)."""
 
-    def __init__(self, url: str, *, schema: str | None = None, clock: Callable[[], object] | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, clock: Callable[[], object] | None = None,
+                 bootstrap: str | None = None, namespace: str = "live") -> None:
         self.url = url
         self.schema = schema
+        self.bootstrap = bootstrap  # where commands are published (None: this room cannot send any)
+        self.namespace = namespace
+        self._producer = None
+        self._send_lock = threading.Lock()
         self.clock = clock  # returns the KPIs' "now" as a UTC pd.Timestamp (tests and replays pin it)
         self._store: Store | None = None
         self._lock = threading.Lock()
@@ -162,7 +167,8 @@ class DataSource:
         from streams.store import store_location
 
         url, schema = store_location(settings, namespace)
-        return cls(url, schema=schema, clock=clock)
+        return cls(url, schema=schema, clock=clock, bootstrap=settings.kafka_bootstrap,
+                   namespace=namespace or settings.namespace)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -350,6 +356,44 @@ class DataSource:
             else:
                 done.append(alert_id)
         return ActionResult(tuple(done), tuple(refused))
+
+    # -- remote-control commands ------------------------------------------------------------
+
+    def commands(self, limit: int = 15) -> list[dict]:
+        """The latest commands, newest first (empty while the store cannot answer)."""
+        c = s.commands
+        return self._rows(sa.select(c).order_by(c.c.sent_ts.desc(), c.c.command_id).limit(limit)) or []
+
+    def check_command(self, assets, **command):
+        """Select and check a command without sending it: (request, selection), or raise CommandRefused."""
+        from streams.command_cmd import check_command
+        from streams.commands import CommandRefused
+
+        store = self.store()
+        if store is None:
+            raise CommandRefused("store")
+        return check_command(store, assets=assets, origin_namespace=self.namespace,
+                             target_namespace=self.namespace, **command)
+
+    def send_command(self, assets, *, role: str = "operator", **command):
+        """Check, record (with its audit row) and publish a command: (request, selection), or raise CommandRefused."""
+        from streams.command_cmd import send_command
+        from streams.commands import CommandRefused
+        from streams.kafka import BrokerUnavailable, EventProducer
+
+        request, selection = self.check_command(assets, role=role, **command)
+        if self.bootstrap is None:
+            raise CommandRefused("broker")
+        store = self.store()
+        with self._send_lock:
+            try:
+                if self._producer is None:
+                    self._producer = EventProducer.connect(self.bootstrap, self.namespace)
+                send_command(store, self._producer, request, selection, namespace=self.namespace, role=role)
+            except BrokerUnavailable:
+                self._producer = None
+                raise CommandRefused("broker") from None
+        return request, selection
 
     # -- health and KPIs --------------------------------------------------------------------
 

@@ -106,3 +106,65 @@ MGR_FAMILY = "mgr-family"
 MGR_PENALTIES = "mgr-penalties"
 MGR_EXPORT = "mgr-export"
 MGR_EXPORT_STATUS = "mgr-export-status"
+
+# trainer page ("Formation"): library, start form, sessions, controls, debrief, recorder; session rooms
+__all__ += [
+    "INTERVAL_TRAINER", "PATH_TRAINER", "TRAINER", "TRAINING_BANNER", "TR_BACK", "TR_CATALOG", "TR_CTRL_FEEDBACK",
+    "TR_DEBRIEF", "TR_DEBRIEF_VIEW", "TR_FWD", "TR_LOOP", "TR_NAME", "TR_PAUSE", "TR_PICK", "TR_REC_START",
+    "TR_REC_STATUS", "TR_REC_STOP", "TR_RESUME", "TR_SEEK", "TR_SELECT", "TR_SELECTED", "TR_SESSIONS",
+    "TR_SOURCE", "TR_SPEED", "TR_START", "TR_START_FEEDBACK", "TR_STATUS", "TR_STOP", "TR_CTRL_SPEED",
+    "TR_VIEW_ROOM",
+]
+PATH_TRAINER = "/formation"
+TRAINER = "trainer-page"
+INTERVAL_TRAINER = "interval-trainer"
+TRAINING_BANNER = "training-banner"
+TR_CATALOG = "tr-catalog"
+TR_PICK = "tr-pick"  # pattern-matching type: {"type": TR_PICK, "source": "scenario:<name>"}
+TR_SOURCE = "tr-source"
+TR_NAME = "tr-name"
+TR_SPEED = "tr-speed"
+TR_LOOP = "tr-loop"
+TR_START = "tr-start"
+TR_START_FEEDBACK = "tr-start-feedback"
+TR_SESSIONS = "tr-sessions"
+TR_SELECT = "tr-select"  # pattern-matching type: {"type": TR_SELECT, "session": <name>}
+TR_SELECTED = "tr-selected-store"
+TR_STATUS = "tr-status"
+TR_PAUSE = "tr-pause"
+TR_RESUME = "tr-resume"
+TR_BACK = "tr-back"
+TR_FWD = "tr-fwd"
+TR_STOP = "tr-stop"
+TR_CTRL_SPEED = "tr-ctrl-speed"
+TR_SEEK = "tr-seek"
+TR_CTRL_FEEDBACK = "tr-ctrl-feedback"
+TR_VIEW_ROOM = "tr-view-room"
+TR_DEBRIEF = "tr-debrief"
+TR_DEBRIEF_VIEW = "tr-debrief-view"
+TR_REC_START = "tr-rec-start"
+TR_REC_STOP = "tr-rec-stop"
+TR_REC_STATUS = "tr-rec-status"
+
+# remote control ("Télécommande"): the form, its preview on the map, and the commands list
+__all__ += [
+    "CMD_ACTION", "CMD_ASSET", "CMD_COMMUNE", "CMD_CONFIRM", "CMD_CONFIRM_BOX", "CMD_COUNT", "CMD_FEEDBACK",
+    "CMD_FROM_ASSET", "CMD_LEVEL", "CMD_LIST", "CMD_MINUTES", "CMD_PREVIEW", "CMD_PREVIEW_LAYER", "CMD_REASON",
+    "CMD_SEND", "CMD_TARGET",
+]
+CMD_TARGET = "cmd-target"  # "commune" or "asset" (the selected asset)
+CMD_COMMUNE = "cmd-commune"
+CMD_ASSET = "cmd-asset"
+CMD_ACTION = "cmd-action"
+CMD_LEVEL = "cmd-level"
+CMD_MINUTES = "cmd-minutes"
+CMD_REASON = "cmd-reason"
+CMD_CONFIRM = "cmd-confirm"
+CMD_CONFIRM_BOX = "cmd-confirm-box"
+CMD_PREVIEW = "cmd-preview"
+CMD_SEND = "cmd-send"
+CMD_COUNT = "cmd-count"
+CMD_FEEDBACK = "cmd-feedback"
+CMD_LIST = "cmd-list"
+CMD_PREVIEW_LAYER = "cmd-preview-layer"
+CMD_FROM_ASSET = "cmd-from-asset"

@@ -47,5 +47,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     threading.Thread(target=room.geo.warm, name="geo-warm", daemon=True).start()
     print(f"Vigie operator room on http://{args.host}:{args.port}/ (store {settings.store_url})", flush=True)
-    app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False, threaded=True)
+    try:
+        app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False, threaded=True)
+    finally:
+        if room.training is not None:  # the sessions this server started end with it
+            room.training.stop_all()
     return 0

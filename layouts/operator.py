@@ -12,6 +12,7 @@ from dash import Input, Output, State, callback_context, dcc, html, no_update
 from dashboard import ids
 from dashboard.data import ALERT_STATES, SEVERITIES, AlertFilters
 from dashboard.i18n import alert_title, t
+from layouts.components import commands as command_panel
 from layouts.components.asset_panel import asset_panel
 from layouts.components.header import format_age
 
@@ -150,6 +151,8 @@ def layout(room: "Room", lang: str) -> html.Div:
                                       children=asset_panel(room, None, lang))),
             dcc.Tab(label=t("tab.health", lang), value="health", className="tab", selected_className="tab-on",
                     children=html.Div(id=ids.HEALTH_PANEL, className="health-panel")),
+            dcc.Tab(label=t("tab.command", lang), value="command", className="tab", selected_className="tab-on",
+                    children=command_panel.layout(room, lang)),
         ]),
     ])
 
@@ -209,6 +212,7 @@ def health_table(health, lang: str) -> list:
 
 def register_callbacks(app: "Dash", room: "Room") -> None:
     """Queue rows, operator actions, selection (map or queue), the asset panel and the health panel."""
+    command_panel.register_callbacks(app, room)
 
     @app.callback(
         Output(ids.ALERT_GRID, "rowData"),

@@ -1,7 +1,9 @@
 """The app shell: stores, location, intervals, the header strip with the page switch, the map and the pages.
 
-Both pages stay mounted: the path only changes the shell's class, which shows the operator
-pane beside the map or the manager page in their place, so the map never reloads.
+Every page stays mounted: the path only changes the shell's class, which shows the operator
+pane beside the map, or the manager or trainer page in their place, so the map never reloads.
+A training session's room (served under `/salle/<name>/`) has no page switch: a purple banner
+says it is a session, with a way back to the live room.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dashboard import ids
 from dashboard.data import SEVERITIES
 from dashboard.i18n import t
-from layouts import manager, operator
+from layouts import manager, operator, trainer
 from layouts.components import header, map as map_component
 
 if TYPE_CHECKING:
@@ -21,37 +23,56 @@ if TYPE_CHECKING:
 
     from dashboard.app import Room
 
-__all__ = ["PAGES", "layout", "page_switch", "register_callbacks"]
+__all__ = ["PAGES", "layout", "page_switch", "register_callbacks", "training_banner"]
 
 # path -> page module exporting layout(room, lang) and register_callbacks(app, room)
-PAGES = {ids.PATH_OPERATOR: operator, ids.PATH_MANAGER: manager}
+PAGES = {ids.PATH_OPERATOR: operator, ids.PATH_MANAGER: manager, ids.PATH_TRAINER: trainer}
 # the shell's class on each path (assets/vigie.css shows and hides the panes by it)
-_SHOW_PAGE = f"""function (pathname) {{
-    const manager = pathname === "{ids.PATH_MANAGER}";
-    if (!manager) {{  // the map was hidden: let Leaflet measure its pane again
+_SHOW_PAGE = f"""function (pathname, shellClass) {{
+    const manager = pathname === "{ids.PATH_MANAGER}", trainer = pathname === "{ids.PATH_TRAINER}";
+    if (!manager && !trainer) {{  // the map was hidden: let Leaflet measure its pane again
         setTimeout(function () {{ window.dispatchEvent(new Event("resize")); }}, 30);
     }}
-    return [manager ? "shell page-manager" : "shell page-operator", !manager];
+    const page = manager ? "page-manager" : trainer ? "page-trainer" : "page-operator";
+    const training = (shellClass || "").includes("shell-training") ? " shell-training" : "";
+    return ["shell " + page + training, !manager, !trainer];
 }}"""
 
 
-def page_switch(lang: str) -> html.Nav:
-    """The header's page switch: the operator room or the contract KPIs (links, so the URL says where you are)."""
-    return html.Nav(id=ids.NAV, className="page-switch", children=[
-        dcc.Link(t("nav.operator", lang), href=ids.PATH_OPERATOR, className="nav-link nav-operator"),
-        dcc.Link(t("nav.manager", lang), href=ids.PATH_MANAGER, className="nav-link nav-manager"),
+def page_switch(lang: str, trainer: bool = True) -> html.Nav:
+    """The header's page switch: operator room, contract KPIs, training (links, so the URL says where you are)."""
+    links = [dcc.Link(t("nav.operator", lang), href=ids.PATH_OPERATOR, className="nav-link nav-operator"),
+             dcc.Link(t("nav.manager", lang), href=ids.PATH_MANAGER, className="nav-link nav-manager")]
+    if trainer:
+        links.append(dcc.Link(t("nav.trainer", lang), href=ids.PATH_TRAINER, className="nav-link nav-trainer"))
+    return html.Nav(id=ids.NAV, className="page-switch", children=links)
+
+
+def training_banner(namespace: str, lang: str) -> html.Div:
+    """The banner of a training session's room: which session, and the way back to the live room."""
+    session = namespace.removeprefix("train-")
+    return html.Div(id=ids.TRAINING_BANNER, className="training-banner", role="status", children=[
+        html.Strong(t("training.banner", lang, session=session)),
+        html.A(t("training.back_live", lang), href=ids.PATH_OPERATOR, className="training-link"),
+        html.A(t("training.trainer", lang), href=ids.PATH_TRAINER, className="training-link"),
     ])
 
 
 def _header(room: "Room", lang: str):
     bar = header.header(lang, room.namespace)
-    bar.children.insert(1, page_switch(lang))
+    if room.namespace == "live":
+        bar.children.insert(1, page_switch(lang, trainer=room.training is not None))
     return bar
 
 
 def layout(room: "Room", lang: str) -> html.Div:
-    """The whole room for one browser: shell around the map and both pages (one shown at a time)."""
-    return html.Div(id=ids.SHELL, className="shell page-operator", children=[
+    """The whole room for one browser: shell around the map and every page (one shown at a time)."""
+    training = room.namespace != "live"
+    pages = [html.Section(className="manager-pane", children=manager.layout(room, lang))]
+    if room.training is not None:
+        pages.append(html.Section(className="trainer-pane", children=trainer.layout(room, lang)))
+    return html.Div(id=ids.SHELL, className="shell page-operator" + (" shell-training" if training else ""),
+                    children=[
         dcc.Location(id=ids.LOCATION, refresh=False),
         dcc.Store(id=ids.LANG, data=lang),
         dcc.Store(id=ids.SEQ, data=0),
@@ -66,14 +87,16 @@ def layout(room: "Room", lang: str) -> html.Div:
         dcc.Interval(id=ids.INTERVAL_SLOW, interval=5000),
         dcc.Interval(id=ids.INTERVAL_KPI, interval=60_000, disabled=True),
         dcc.Interval(id=ids.INTERVAL_EXPORT, interval=700, disabled=True),
+        dcc.Interval(id=ids.INTERVAL_TRAINER, interval=1000, disabled=True),
         dcc.Store(id=ids.EXPORT_JOB),
         _header(room, lang),
+        *([training_banner(room.namespace, lang)] if training else []),
         *header.banner(lang),
         html.Main(className="body", children=[
             html.Section(className="map-pane", children=[map_component.map_view(room, lang),
                                                               map_component.legend(lang)]),
             html.Section(id=ids.PAGE, className="page-pane", children=operator.layout(room, lang)),
-            html.Section(className="manager-pane", children=manager.layout(room, lang)),
+            *pages,
         ]),
     ])
 
@@ -86,7 +109,8 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         page.register_callbacks(app, room)
 
     app.clientside_callback(_SHOW_PAGE, Output(ids.SHELL, "className"), Output(ids.INTERVAL_KPI, "disabled"),
-                            Input(ids.LOCATION, "pathname"))
+                            Output(ids.INTERVAL_TRAINER, "disabled"), Input(ids.LOCATION, "pathname"),
+                            State(ids.SHELL, "className"))
 
     @app.callback(
         Output(ids.LAYER_ALERTS, "data"),

@@ -21,6 +21,7 @@ class Settings:
     database_url: str | None = None
     namespace: str = "live"
     max_future_s: float = 600.0
+    command_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -33,6 +34,7 @@ class Settings:
             database_url=env.get("VIGIE_DATABASE_URL") or None,
             namespace=env.get("VIGIE_NAMESPACE", base.namespace),
             max_future_s=float(env.get("VIGIE_MAX_FUTURE_S", base.max_future_s)),
+            command_timeout_s=float(env.get("VIGIE_COMMAND_TIMEOUT_S", base.command_timeout_s)),
         )
 
     def with_(self, **changes) -> "Settings":

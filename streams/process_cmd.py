@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Process until stopped (SIGINT/SIGTERM), caught up (--once) or out of time (--max-seconds)."""
     from .processor import Processor
+    from .store import OffsetConflict
     from .rules import RuleConfigError, load_rules
     from .topics import validate_namespace
 
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except BrokerUnavailable as exc:
         print(f"vigie process: {exc}", file=sys.stderr)
         return 1
+    except OffsetConflict as exc:  # a zombie of a rebalance: restart and warm up from the store
+        print(f"vigie process: fenced: {exc}", file=sys.stderr)
+        return 3
     finally:
         processor.close()
     rate = stats.events / stats.seconds if stats.seconds else 0.0

@@ -29,13 +29,14 @@ from typing import Callable
 
 import orjson
 from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from .config import Settings
 from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_producer
 from .rules import RuleSet, load_rules
 from .rules_engine import AlertEngine
 from .schemas import EVENT_TYPES, AlertTransition, Validator
-from .store import BatchWrite, Store, open_store
+from .store import BatchWrite, OffsetConflict, Store, open_store
 from .topics import CATALOG, source_topics, topic_name, validate_namespace
 
 __all__ = [
@@ -60,6 +61,7 @@ _PUBLISH_CHUNK = 10_000
 # event-time horizon (and with it the commits) moves on steadily. The benchmark's ceiling
 # consumer uses the same settings.
 CONSUMER_SETTINGS = {"max_partition_fetch_bytes": 1024 * 1024}
+_PARTITIONS = max(spec.partitions for spec in CATALOG if spec.source)  # the catalog gives every source topic 3
 _TYPES_OF_FEED = {spec.suffix: frozenset(t for t in EVENT_TYPES if t.__struct_config__.tag in spec.events)
                   for spec in CATALOG}
 
@@ -106,6 +108,8 @@ class _TopicHealth:
     rate: float = 0.0
     window_events: int = 0
     window_start: float = field(default_factory=time.monotonic)
+    stored_events: int = 0  # what the store held after this processor's last commit (health rows are increments)
+    stored_dead: int = 0
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -188,6 +192,11 @@ class KafkaSource:
                             "its log (restarted); reading the partition from the beginning (%d)",
                             offset, tp.topic, tp.partition, high, first)
                 consumer.seek(tp, first)
+                try:  # the store follows the log, so the processor's compare-and-set of offsets holds
+                    self.store.apply_batch(BatchWrite(group_id=self.group_id, offsets={key: first},
+                                                      expected_offsets={key: offset}))
+                except OffsetConflict:
+                    log.warning("the stored offset of %s[%d] moved meanwhile", tp.topic, tp.partition)
                 self._announce[key] = first
                 polled = {k: v for k, v in polled.items() if k != tp}
         return polled
@@ -404,6 +413,8 @@ class Processor:
         self._last_event_wall = time.monotonic()
         self._watching = False
         self._publish_pending = True
+        self._stored: dict[tuple[str, int], int | None] = {}  # offsets this processor believes are stored
+        self._warm_seq = 0
         self.engine = self._warm_engine()
 
     # -- start ---------------------------------------------------------------------------------
@@ -426,10 +437,11 @@ class Processor:
             if topic in self.health:
                 h = self.health[topic]
                 h.events, h.dead_letters, h.last_event_ts = row["events"], row["dead_letters"], row["last_event_ts"]
+                h.stored_events, h.stored_dead = h.events, h.dead_letters
                 if row["last_event_ts"] is not None:
                     feed_last[topic[len(prefix):]] = row["last_event_ts"]
         engine.warm_start(store.iter_asset_states(), store.open_intervals(), store.active_alerts(), feed_last)
-        self._alert_seq = store.current_seq()
+        self._alert_seq = self._warm_seq = store.current_seq()
         self._published_seq = store.counter("published_seq")
         self.positions = {k: v for k, v in store.load_offsets(self.group_id).items() if k[0] in self.health}
         return engine
@@ -455,8 +467,18 @@ class Processor:
         self._producer = EventProducer(make_producer(self.settings.kafka_bootstrap), self.namespace)
 
     def _reassigned(self, announce: dict[tuple[str, int], int | None]) -> None:
-        """Restart partitions from where the source now reads them; drop what was buffered of them."""
+        """Restart partitions from where the source now reads them; drop what was buffered of them.
+
+        The source sought before this thread's last commits may have landed: a partition restarts
+        from the store's offset when that is further on (what is below is skipped as duplicates),
+        and the store's offset is what the next commit expects to find (compare-and-set).
+        """
+        stored = self.store.load_offsets(self.group_id)
         for key, offset in announce.items():
+            now = stored.get(key)
+            self._stored[key] = now
+            if now is not None and (offset is None or offset < now):
+                offset = now
             if offset is None:
                 self.positions.pop(key, None)
             else:
@@ -464,6 +486,25 @@ class Processor:
             self._partition_ts.pop(key, None)
         keys = set(announce)
         self._buffer = [item for item in self._buffer if (item[4][0], item[4][1]) not in keys]
+        if self.stats.batches or self.store.current_seq() != self._warm_seq:
+            # Another processor of the group may have written the assets of the partitions this one
+            # now owns: take the store's state (as a restart would), keeping the read positions.
+            positions = self.positions
+            self.engine = self._warm_engine()
+            self.positions = positions
+            self._watching = False
+        self._own()
+
+    def _own(self) -> None:
+        """Tell the engine which assets this processor owns (by partition), for its timers."""
+        owned = {p for _, p in self.source.highwaters()} if self.source is not None else set()
+        n = _PARTITIONS
+        if self.source is not None:
+            log.info("reading %d partitions (indices %s of %d)", len(self.source.highwaters()), sorted(owned), n)
+        if len(owned) >= n:
+            self.engine.owns = None
+        else:
+            self.engine.owns = lambda asset_id: (murmur2(asset_id.encode()) & 0x7FFFFFFF) % n in owned
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -618,7 +659,8 @@ class Processor:
                 if h.last_event_ts is None or ts > h.last_event_ts:
                     h.last_event_ts = ts
         self._last_event_wall = time.monotonic()
-        offsets = dict(self.positions)
+        owned = self.source.highwaters() if self.source is not None else self.positions
+        offsets = {k: v for k, v in self.positions.items() if k in owned}  # never a partition of another
         for _, _, _, _, rec in self._buffer:
             key = (rec[0], rec[1])
             if rec[2] < offsets.get(key, rec[2] + 1):
@@ -674,8 +716,9 @@ class Processor:
             if span >= 1.0:
                 h.rate = h.window_events / span
                 h.window_events, h.window_start = 0, now
-            rows.append({"topic": topic, "events": h.events, "rate": round(h.rate, 2), "lag": lag.get(topic, 0),
-                         "last_event_ts": h.last_event_ts, "dead_letters": h.dead_letters})
+            rows.append({"topic": topic, "events": h.events - h.stored_events, "rate": round(h.rate, 2),
+                         "lag": lag.get(topic, 0), "last_event_ts": h.last_event_ts,
+                         "dead_letters": h.dead_letters - h.stored_dead})
         return rows
 
     def _commit(self, offsets: dict, dead: list[tuple]) -> None:
@@ -689,9 +732,14 @@ class Processor:
             alert_updates=out.alert_updates(), transitions=out.transitions, resolutions=out.resolutions,
             energy=out.energy_rows(), health=self._health_rows() if offsets else [],
             reports=list(out.reports.values()), command_updates=out.command_updates,
-            published_seq=self._published_seq,
+            published_seq=self._published_seq, health_deltas=True,
+            expected_offsets={k: self._stored.get(k) for k in offsets} if self.source is not None else None,
         )
-        self.store.apply_batch(batch)
+        self.store.apply_batch(batch)  # OffsetConflict: another processor owns a partition now (fenced)
+        self._stored.update(offsets)
+        if batch.health:
+            for h in self.health.values():
+                h.stored_events, h.stored_dead = h.events, h.dead_letters
         self.stats.batches += 1
         if out.transitions or out.resolutions or self._publish_pending:
             self._publish_pending = False

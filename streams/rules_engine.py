@@ -23,6 +23,7 @@ from .rules import RuleSet, Signal, escalation_of, evaluate, is_flapping, neares
 from .schemas import (
     CabinetMetering,
     CameraHealth,
+    CommandAck,
     Event,
     IncidentReport,
     LampFault,
@@ -32,7 +33,7 @@ from .schemas import (
     WeatherObservation,
 )
 
-__all__ = ["SYSTEM", "Alert", "AlertEngine", "AssetMeta", "AssetRecord", "Outbox"]
+__all__ = ["COMMAND_TIMEOUT_RULE", "SYSTEM", "Alert", "AlertEngine", "AssetMeta", "AssetRecord", "Outbox"]
 
 SYSTEM = "system"
 HOUR_MS = 3_600_000
@@ -45,6 +46,8 @@ _TYPE_INFO = {
 # Base states that say more than "fault" on the map.
 _TELLING_STATES = frozenset({"flashing", "dark", "fault", "offline", "videoLoss", "tamper"})
 _ACTIVE = ("open", "acknowledged", "in_progress")
+COMMAND_TIMEOUT_RULE = "command_timeout"
+_FINAL_ACKS = frozenset({"done", "failed", "rejected", "expired"})
 
 
 @dataclass(slots=True)
@@ -133,6 +136,7 @@ class Outbox:
     resolutions: list[dict] = field(default_factory=list)
     energy: dict[tuple[str, int], list] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
+    command_updates: list[dict] = field(default_factory=list)
 
     def asset_rows(self) -> list[dict]:
         """Asset-state rows to upsert."""
@@ -197,6 +201,9 @@ class AlertEngine:
         self._parked: dict[str, list[tuple[int, str]]] = {}
         self._escalations: list[tuple[int, int]] = []
         self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
+        # With several processors in a group: does this one own the asset (its partition)? None: all.
+        # Timers (communication loss, flapping settled, escalation, feed down) run only for owned assets.
+        self.owns: Callable[[str], bool] | None = None
         self._eq_rules = {r.id for r in rules.equipment}
         self._absorbed_by = {child: r for r in rules.equipment for child in r.absorbs}
         self._watch = {kind: spec for kind, spec in rules.comm_loss.kinds.items()}
@@ -271,7 +278,9 @@ class AlertEngine:
         if info is None:
             if isinstance(event, IncidentReport):
                 self._report(event)
-            return  # bus priority, command acks: counted in stream health only
+            elif isinstance(event, CommandAck):
+                self._command_ack(event)
+            return  # bus priority: counted in stream health only
         kind, base_field = info
         rec = self.records.get(event.asset_id)
         if rec is None:
@@ -524,6 +533,33 @@ class AlertEngine:
             alert = self.by_id.get(alert.parent_id, alert)
         return alert
 
+    # -- remote-control commands ---------------------------------------------------------------
+
+    def _command_ack(self, ack: CommandAck) -> None:
+        self.outbox.command_updates.append({"command_id": ack.command_id, "status": ack.status,
+                                            "applied": ack.applied, "detail": ack.detail, "ack_ts": ack.ts})
+        if ack.status in _FINAL_ACKS:
+            late = self.active.get((COMMAND_TIMEOUT_RULE, ack.command_id))
+            if late is not None:
+                self._resolve(late, ack.ts, f"acknowledged late: {ack.status}")
+
+    def command_timeouts(self, rows: Iterable[dict], timeout_s: float) -> None:
+        """Mark commands (store rows) unacknowledged after `timeout_s` timed out and raise a major alert each."""
+        for row in rows:
+            at = int(row["sent_ts"] + timeout_s * 1000)
+            self.outbox.command_updates.append({"command_id": row["command_id"], "status": "timed_out",
+                                                "detail": f"no acknowledgement within {timeout_s:g} s", "ack_ts": at})
+            if (COMMAND_TIMEOUT_RULE, row["command_id"]) in self.active:
+                continue
+            lamp = row["action"] in ("dim", "switch_on", "switch_off")
+            meta = next((self.meta[t] for t in row.get("targets") or () if t in self.meta), None)
+            sig = Signal(COMMAND_TIMEOUT_RULE, row["command_id"], True, row["action"], at, "major", None,
+                         "lighting" if lamp else "traffic",
+                         f"Command not acknowledged: {row['action']} {row['scope']}"[:200], True)
+            self._open(sig, lat=meta.lat if meta else None, lon=meta.lon if meta else None,
+                       commune_code=meta.commune_code if meta else None,
+                       details={"scope": row["scope"], "user": row["user"], "count": row["count"]})
+
     # -- timers --------------------------------------------------------------------------------
 
     def _feed_back(self, feed: str, ts: int) -> None:
@@ -536,11 +572,12 @@ class AlertEngine:
 
     def _rewatch(self, kinds: set[str], since: int) -> None:
         lost = self.rules.comm_loss.rule
+        owns = self.owns or (lambda _: True)
         for asset_id, meta in self.meta.items():
-            if meta.kind in kinds and asset_id not in self.records:
+            if meta.kind in kinds and asset_id not in self.records and owns(asset_id):
                 heapq.heappush(self._heap, (since + self._period_ms(asset_id, meta.kind), asset_id))
         for rec in self.records.values():
-            if rec.kind in kinds and not rec.watched and lost not in rec.faults:
+            if rec.kind in kinds and not rec.watched and lost not in rec.faults and owns(rec.asset_id):
                 rec.watched = True
                 heapq.heappush(self._heap, (max(rec.last_seen, since) + self._period_ms(rec.asset_id, rec.kind),
                                             rec.asset_id))
@@ -564,8 +601,9 @@ class AlertEngine:
         """Watch every inventory asset of a watched kind, counting never-seen ones as seen at start_ts."""
         self.start_ts = start_ts
         entries = []
+        owns = self.owns
         for asset_id, meta in self.meta.items():
-            if meta.kind not in self._watch:
+            if meta.kind not in self._watch or (owns is not None and not owns(asset_id)):
                 continue
             rec = self.records.get(asset_id)
             if rec is not None:
@@ -588,8 +626,11 @@ class AlertEngine:
             last = self.feed_last.get(feed, 0)
             while parked and parked[0][0] < last:
                 heapq.heappush(heap, heapq.heappop(parked))
+        owns = self.owns or (lambda _: True)
         while heap and heap[0][0] < now:
             _, asset_id = heapq.heappop(heap)
+            if not owns(asset_id):
+                continue  # another processor of the group watches it
             rec = self.records.get(asset_id)
             meta = self.meta.get(asset_id)
             kind = rec.kind if rec else meta.kind
@@ -621,6 +662,8 @@ class AlertEngine:
             if alert is None:
                 self.pending_clear.discard(alert_id)
                 continue
+            if not owns(alert.asset_id):
+                continue
             cleared = alert.details.get("pending_clear_ts")
             if cleared is not None and now - cleared >= settle:
                 self._resolve(alert, cleared + settle, "stable again after flapping")
@@ -628,7 +671,7 @@ class AlertEngine:
         while esc and esc[0][0] <= now:
             due, alert_id = heapq.heappop(esc)
             alert = self.by_id.get(alert_id)
-            if alert is None or alert.parent_id is not None:
+            if alert is None or alert.parent_id is not None or not owns(alert.asset_id):
                 continue
             severity = escalation_of(alert.state, alert.severity, alert.opened_ts, alert.escalated, now, rules)
             if severity is None:
@@ -653,15 +696,17 @@ class AlertEngine:
         due = min(self._heap[0][0] if self._heap else math.inf,
                   self._escalations[0][0] if self._escalations else math.inf)
         settle = int(self.rules.flap_settle_s * 1000)
+        owns = self.owns or (lambda _: True)
         for alert_id in self.pending_clear:
             alert = self.by_id.get(alert_id)
-            cleared = alert.details.get("pending_clear_ts") if alert else None
+            cleared = alert.details.get("pending_clear_ts") if alert and owns(alert.asset_id) else None
             if cleared is not None:
                 due = min(due, cleared + settle)
         fd = self.rules.feed_down
         for feed, silent_s in fd.silent_after_s.items():
             last = self.feed_last.get(feed, self.start_ts)
-            if last is not None and (fd.rule, self._feed_topic(feed)) not in self.active:
+            if last is not None and (fd.rule, self._feed_topic(feed)) not in self.active \
+                    and owns(self._feed_topic(feed)):
                 due = min(due, last + int(silent_s * 1000))
         return due
 
@@ -673,6 +718,8 @@ class AlertEngine:
             if last is None:
                 continue
             topic = self._feed_topic(feed)
+            if self.owns is not None and not self.owns(topic):
+                continue  # the processor owning the topic's name hash watches the feed
             if now - last > silent_s * 1000:
                 down.add(feed)
                 if (fd.rule, topic) not in self.active:

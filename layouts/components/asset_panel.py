@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from dash import dcc, html
 
+from dashboard import ids
 from dashboard.i18n import alert_title, t
 from layouts.components.figures import history_figure
 from layouts.components.header import format_age
@@ -132,6 +133,9 @@ def asset_panel(room: "Room", selection: dict | None, lang: str) -> list:
     out: list = []
     if record is not None:
         out += _identity(record, state, room.geo.communes(), now, lang)
+        if record.get("kind") in ("light", "cabinet", "signal"):  # remote control: layouts/components/commands.py
+            out.append(html.Button(t("cmd.from_asset", lang), id=ids.CMD_FROM_ASSET, className="btn btn-command",
+                                   n_clicks=0))
     if report is not None:
         out += _report_head(report, now, lang)
     if alert is not None and alert["id"] not in {a["id"] for a in alerts}:

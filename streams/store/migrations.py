@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from .engine import WRITE_OPTION
-from .schema import counters, metadata, schema_migrations
+from .schema import commands, counters, metadata, schema_migrations
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
 
@@ -64,8 +64,13 @@ def _v1_initial(conn: Connection) -> None:
     _seed_counters(conn)
 
 
+def _v2_commands(conn: Connection) -> None:
+    commands.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: inventory, state, alerts, energy, health, audit, offsets, reports", _v1_initial),
+    Migration(2, "commands: remote-control commands and their acknowledgement status", _v2_commands),
 )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "asset_state",
     "assets",
     "audit_log",
+    "commands",
     "communes",
     "consumer_offsets",
     "counters",
@@ -229,6 +230,31 @@ reports = Table(
     Column("fused", Boolean, nullable=False, default=False),
     Column("seq", BigInteger, nullable=False),
     Index("ix_reports_alert", "alert_id"),
+)
+
+commands = Table(
+    "commands", metadata,
+    Column("command_id", String(64), primary_key=True),
+    Column("action", String(20), nullable=False),
+    Column("level", Float),
+    Column("targets", JSON, nullable=False),
+    Column("scope", String(120), nullable=False),
+    Column("count", Integer, nullable=False, default=0),
+    Column("user", String(64), nullable=False),
+    Column("confirmed_by", String(64)),
+    Column("reason", String(500), nullable=False),
+    Column("namespace", String(40), nullable=False),
+    Column("sent_ts", Ms, nullable=False),
+    Column("expires_at", Ms, nullable=False),
+    # pending | accepted | done | failed | rejected | timed_out | expired
+    Column("status", String(12), nullable=False),
+    Column("applied", Integer, nullable=False, default=0),
+    Column("detail", String(200)),
+    Column("ack_ts", Ms),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_commands_status", "status"),
+    Index("ix_commands_user_sent", "user", "sent_ts"),
+    Index("ix_commands_seq", "seq"),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -30,6 +30,7 @@ from .schema import (
     asset_state,
     assets,
     audit_log,
+    commands,
     communes,
     consumer_offsets,
     counters,
@@ -42,10 +43,12 @@ from .schema import (
 
 __all__ = [
     "ACTIVE_STATES",
+    "COMMAND_STATUSES",
     "AlertNotFound",
     "BatchWrite",
     "Changes",
     "InvalidTransition",
+    "OffsetConflict",
     "Store",
     "open_store",
     "store_location",
@@ -61,6 +64,13 @@ _LIFECYCLE = {
     "resolve": (("open", "acknowledged", "in_progress"), "resolved"),
     "close": (("resolved",), "closed"),
 }
+COMMAND_STATUSES = ("pending", "accepted", "done", "failed", "rejected", "timed_out", "expired")
+# ack or timeout status -> the statuses a command may move to it from (a late final ack beats a timeout)
+_COMMAND_MOVES = {
+    "accepted": ("pending",),
+    "timed_out": ("pending",),
+    **{final: ("pending", "accepted", "timed_out") for final in ("done", "failed", "rejected", "expired")},
+}
 _ALERT_OWNED_BY_PROCESSOR = ("count", "last_ts", "severity", "escalated", "flapping", "parent_id", "details")
 
 
@@ -70,6 +80,10 @@ class AlertNotFound(LookupError):
 
 class InvalidTransition(ValueError):
     """The alert's lifecycle does not allow this action from its current state."""
+
+
+class OffsetConflict(RuntimeError):
+    """Another processor moved a partition's stored offset: this one no longer owns it (fenced)."""
 
 
 def _now_ms() -> int:
@@ -108,12 +122,18 @@ class BatchWrite:
     energy: list[dict] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)
+    command_updates: list[dict] = field(default_factory=list)
     published_seq: int | None = None
+    # partition -> the offset this writer believes is stored (None: no row yet). When given, every
+    # partition of `offsets` must still hold it, or the whole batch rolls back (OffsetConflict).
+    expected_offsets: dict[tuple[str, int], int | None] | None = None
+    # True: health `events` and `dead_letters` are increments (several processors share a topic).
+    health_deltas: bool = False
 
     def empty(self) -> bool:
         """True when the batch changes nothing but (maybe) offsets."""
         return not (self.asset_rows or self.intervals or self.new_alerts or self.alert_updates or self.transitions
-                    or self.resolutions or self.energy or self.health or self.reports)
+                    or self.resolutions or self.energy or self.health or self.reports or self.command_updates)
 
 
 @dataclass(frozen=True)
@@ -221,6 +241,8 @@ class Store:
         self._bulk_interval = _Bulk(self._up_interval, dialect)
         self._bulk_energy = _Bulk(self._up_energy, dialect)
         self._bulk_health = _Bulk(self._up_health, dialect)
+        self._bulk_health_add = _Bulk(upsert(stream_health, ["topic"], absolute=[
+            "rate", "lag", "last_event_ts", "updated_ms"], added=["events", "dead_letters"]), dialect)
         self._bulk_offset = _Bulk(self._up_offset, dialect)
         self._alert_update = (
             update(alerts).where(alerts.c.id == bindparam("b_id"))
@@ -352,15 +374,50 @@ class Store:
                 for row in batch.reports:
                     row["seq"] = seq
                 conn.execute(self._up_report, batch.reports)
+            if batch.command_updates:
+                self._update_commands(conn, batch.command_updates, seq)
             if batch.health:
-                self._bulk_health.run(conn, [{**h, "updated_ms": now} for h in batch.health])
-            if batch.offsets:
+                bulk = self._bulk_health_add if batch.health_deltas else self._bulk_health
+                bulk.run(conn, [{**h, "updated_ms": now} for h in batch.health])
+            if batch.offsets and batch.expected_offsets is not None:
+                self._swap_offsets(conn, batch, now)
+            elif batch.offsets:
                 self._bulk_offset.run(conn, [
                     {"group_id": batch.group_id, "topic": t, "partition": p, "next_offset": o, "updated_ms": now}
                     for (t, p), o in batch.offsets.items()])
             if batch.published_seq is not None:
                 conn.execute(self._up_counter, [{"name": "published_seq", "value": batch.published_seq}])
             return seq
+
+    def _update_commands(self, conn: Connection, rows: list[dict], seq: int) -> None:
+        for row in rows:  # in arrival order: 'accepted' then 'done' of one command in one batch
+            status = row["status"]
+            values = {"status": status, "seq": seq, "ack_ts": row.get("ack_ts")}
+            if row.get("applied") is not None:
+                values["applied"] = row["applied"]
+            if row.get("detail") is not None:
+                values["detail"] = row["detail"]
+            conn.execute(update(commands).where(and_(
+                commands.c.command_id == row["command_id"],
+                commands.c.status.in_(_COMMAND_MOVES.get(status, ())))).values(**values))
+
+    def _swap_offsets(self, conn: Connection, batch: BatchWrite, now: int) -> None:
+        """Compare-and-set every partition's offset; raise OffsetConflict (rolling back) if one moved."""
+        c = consumer_offsets.c
+        for (topic, partition), offset in batch.offsets.items():
+            expected = batch.expected_offsets.get((topic, partition))
+            if expected is None:
+                done = conn.execute(self._dialect.insert(consumer_offsets).values(
+                    group_id=batch.group_id, topic=topic, partition=partition, next_offset=offset,
+                    updated_ms=now).on_conflict_do_nothing().returning(c.next_offset))
+            else:
+                done = conn.execute(update(consumer_offsets).where(and_(
+                    c.group_id == batch.group_id, c.topic == topic, c.partition == partition,
+                    c.next_offset == expected)).values(next_offset=offset, updated_ms=now)
+                    .returning(c.next_offset))
+            if done.first() is None:
+                raise OffsetConflict(f"the stored offset of {topic}[{partition}] is no longer {expected}: "
+                                     "another processor of the group owns the partition now")
 
     def counter_in(self, conn: Connection, name: str) -> int:
         """A counter's value read on an open connection."""
@@ -583,6 +640,55 @@ class Store:
         with self._write() as conn, conn.begin():
             conn.execute(audit_log.insert().values(ts=ts if ts is not None else _now_ms(), actor=actor,
                                                    action=action, target=target, detail=detail))
+
+    # -- remote-control commands ---------------------------------------------------------------
+
+    def record_command(self, request, *, scope: str, count: int, namespace: str, role: str | None = None) -> dict:
+        """Store a command being sent (status pending) with its audit row, in one transaction."""
+        row = {"command_id": request.command_id, "action": request.action, "level": request.level,
+               "targets": list(request.targets), "scope": scope, "count": count, "user": request.user,
+               "confirmed_by": request.confirmed_by, "reason": request.reason, "namespace": namespace,
+               "sent_ts": request.ts, "expires_at": request.expires_at, "status": "pending", "applied": 0}
+        with self._write() as conn, conn.begin():
+            row["seq"] = self._next_seq(conn)
+            conn.execute(commands.insert().values(**row))
+            detail = {k: row[k] for k in ("command_id", "action", "level", "count", "confirmed_by", "reason",
+                                           "namespace", "expires_at")}
+            detail.update(role=role, targets=list(request.targets)[:20])
+            conn.execute(audit_log.insert().values(ts=request.ts, actor=request.user, action="command." + request.action,
+                                                   target=scope[:120], detail=detail))
+        return row
+
+    def commands(self, *, status: str | Iterable[str] | None = None, user: str | None = None,
+                 since_ts: int | None = None, limit: int = 100) -> list[dict]:
+        """Commands, newest first, filtered by status, user and send time."""
+        stmt = select(commands)
+        if status:
+            stmt = stmt.where(commands.c.status.in_([status] if isinstance(status, str) else list(status)))
+        if user:
+            stmt = stmt.where(commands.c.user == user)
+        if since_ts is not None:
+            stmt = stmt.where(commands.c.sent_ts >= since_ts)
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(stmt.order_by(commands.c.sent_ts.desc(), commands.c.command_id).limit(limit)))
+
+    def command(self, command_id: str) -> dict | None:
+        """One command, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(commands).where(commands.c.command_id == command_id)).first()
+            return dict(row._mapping) if row else None
+
+    def count_commands(self, user: str, since_ts: int) -> int:
+        """How many commands a user sent since a time (the rate limit)."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(commands).where(and_(
+                commands.c.user == user, commands.c.sent_ts >= since_ts))) or 0
+
+    def unacknowledged_commands(self, sent_before_ts: int) -> list[dict]:
+        """Commands still pending that were sent before a time (candidates for a timeout)."""
+        with self.engine.connect() as conn:
+            return _dicts(conn.execute(select(commands).where(and_(
+                commands.c.status == "pending", commands.c.sent_ts < sent_before_ts)).order_by(commands.c.sent_ts)))
 
     def state_intervals(self, asset_id: str | None = None, *, since_ts: int | None = None,
                         until_ts: int | None = None) -> list[dict]:

@@ -36,17 +36,19 @@ def _as_user(cmd: list[str], user: str | None) -> list[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """URL of a PostgreSQL server started for this test session (skips if the package is missing)."""
+    """URL of a PostgreSQL server started for this test session (fails if the package is missing)."""
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
+        pytest.fail("PostgreSQL is not installed: the PostgreSQL tests need Debian's `postgresql` package "
+                    "(apt-get install -y postgresql; CI installs it from .ci/system-deps)", pytrace=False)
     user = None
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
             user = "postgres"
         except KeyError:
-            pytest.skip("running as root without a `postgres` user to run the server")
+            pytest.fail("running as root without a `postgres` user to run the PostgreSQL server "
+                        "(the `postgresql` package creates it)", pytrace=False)
     root = tempfile.mkdtemp(prefix="vigie-pg-")
     data = os.path.join(root, "data")
     if user:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from connectors.dijon.geography import approximate_communes
-from connectors.register.registry import AssetRegistry, KnownAsset
+from connectors.register.registry import AssetRegistry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # 2026-11-20T21:05:00Z: five minutes after the Dijon fixtures were observed.
@@ -24,27 +24,16 @@ def load(name: str):
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
-def small_assets() -> list[KnownAsset]:
-    """Two lamps behind one cabinet, a camera and two weather stations in central Dijon."""
-    return [
-        KnownAsset("LP-000001", "light", 5.0414, 47.3213, "21231", cabinet_id="CAB-0001", wattage_w=40.0),
-        KnownAsset("LP-000002", "light", 5.0416, 47.3215, "21231", cabinet_id="CAB-0001", wattage_w=40.0),
-        KnownAsset("CAB-0001", "cabinet", 5.0420, 47.3210, "21231", lamps_total=2),
-        KnownAsset("CAM-001", "camera", 5.0401, 47.3219, "21231"),
-        KnownAsset("WS-01", "weather", 5.0398, 47.3220, "21231"),
-        KnownAsset("WS-02", "weather", 5.0530, 47.3545, "21231"),
-    ]
-
-
 @pytest.fixture(scope="session")
 def communes():
     return approximate_communes()
 
 
 @pytest.fixture
-def registry(tmp_path, communes):
+def registry(tmp_path, communes, small_assets):
+    """The inventory's `small_assets` (tests/connectors/conftest.py), registering into a list too."""
     registered = []
-    reg = AssetRegistry(small_assets(), communes=communes, path=tmp_path / "registered_assets.json",
+    reg = AssetRegistry(small_assets, communes=communes, path=tmp_path / "registered_assets.json",
                         on_register=registered.append)
     reg.registered_log = registered
     return reg
@@ -60,33 +49,6 @@ def payload():
 def now():
     """The fixed clock of the Dijon fixtures (epoch seconds)."""
     return NOW
-
-
-def save_small_inventory(data_dir: Path) -> None:
-    """Save `small_assets()` as the data folder's inventory (GeoParquet, like `vigie inventory`)."""
-    import geopandas as gpd
-    import pandas as pd
-
-    from connectors.dijon.geography import transport_lines
-    from connectors.dijon.inventory import Inventory, save_inventory
-
-    assets = small_assets()
-    frame = pd.DataFrame([{
-        "asset_id": a.asset_id, "kind": a.kind, "commune_code": a.commune_code, "name": a.asset_id, "lon": a.lon,
-        "lat": a.lat, "cabinet_id": a.cabinet_id, "lamp_type": "LED" if a.kind == "light" else None,
-        "wattage_w": a.wattage_w, "baseline_w": 0.0, "renovated_on": pd.NaT, "lamps_total": a.lamps_total,
-        "bus_priority": False, "lines": "", "period_s": 300} for a in assets])
-    frame["renovated_on"] = pd.to_datetime(frame["renovated_on"])
-    geo = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
-    save_inventory(Inventory(communes=approximate_communes(), assets=geo, lines=transport_lines(), seed=None,
-                             built_at="2026-11-20T00:00:00+00:00"), data_dir / "inventory")
-
-
-@pytest.fixture
-def inventory_dir(tmp_path):
-    """A data folder holding the small inventory."""
-    save_small_inventory(tmp_path)
-    return tmp_path
 
 
 class FakeOrion:

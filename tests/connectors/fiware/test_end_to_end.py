@@ -3,66 +3,29 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 
 import pytest
-from kafka import TopicPartition
 
-from connectors import connect_cmd
-from dashboard.cli import build_parser
 from streams.broker import free_port
 from streams.config import Settings
-from streams.kafka import ensure_topics, make_consumer
-from streams.schemas import Validator
+from streams.kafka import ensure_topics
 from streams.topics import event_topic
 
 pytestmark = pytest.mark.kafka
 NAMESPACE = "train-conn-fiware"
 
 
-def read_events(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list:
-    """Every event on a topic, decoded and validated, once at least `want` are there (all until the timeout if 0)."""
-    consumer = make_consumer(bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        validator, events, deadline = Validator(), [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=300).values():
-                events.extend(validator.decode(r.value) for r in records)
-            if want and len(events) >= want:
-                break
-        return events
-    finally:
-        consumer.close()
-
-
-def _wait_up(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
-
-
-def test_notifications_reach_the_broker_as_valid_events(embedded_broker, inventory_dir, payload):
+def test_notifications_reach_the_broker_as_valid_events(embedded_broker, inventory_dir, payload, connector,
+                                                        wait_up, read_events):
     tmp_path = inventory_dir
     ensure_topics(embedded_broker.bootstrap, NAMESPACE)
     settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=tmp_path, namespace=NAMESPACE)
     port = free_port()
-    args = build_parser("connect").parse_args(["connect", "fiware", "--port", str(port)])
-    stop = threading.Event()
-    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
-    runner.start()
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_up(url)
+    with connector(["fiware", "--port", str(port)], settings):
+        wait_up(url)
         for name, path in (("dijon-notification-v2.json", "/v2/notify"),
                            ("dijon-notification-ld.json", "/ngsi-ld/v1/notify")):
             request = urllib.request.Request(url + path, data=json.dumps(payload(name)).encode(), method="POST")
@@ -75,10 +38,6 @@ def test_notifications_reach_the_broker_as_valid_events(embedded_broker, invento
         with urllib.request.urlopen(url + "/health", timeout=5) as response:
             health = json.loads(response.read())
         assert health["state"] == "up" and health["rejected"] >= 2
-    finally:
-        stop.set()
-        runner.join(15)
-    assert not runner.is_alive()
     bootstrap = embedded_broker.bootstrap
     lamps = read_events(bootstrap, event_topic(NAMESPACE, "lamp.telemetry"), 3)
     assert {e.asset_id for e in lamps} == {"LP-000001", "LP-000002", "streetlight:quetigny:0017"}
@@ -99,17 +58,13 @@ def test_notifications_reach_the_broker_as_valid_events(embedded_broker, invento
         [("streetlight:quetigny:0017", "light", "21515")]
 
 
-def test_a_broker_down_keeps_the_endpoint_up_and_marks_the_feed(tmp_path, payload):
+def test_a_broker_down_keeps_the_endpoint_up_and_marks_the_feed(tmp_path, payload, connector, wait_up):
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=tmp_path, namespace=NAMESPACE)
     port = free_port()
-    args = build_parser("connect").parse_args(["connect", "fiware", "--port", str(port)])
-    stop = threading.Event()
-    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
-    runner.start()
     url = f"http://127.0.0.1:{port}"
     body = json.dumps(payload("dijon-notification-ld.json")).encode()
-    try:
-        _wait_up(url)
+    with connector(["fiware", "--port", str(port)], settings):
+        wait_up(url)
         codes = []
         for _ in range(3):
             try:
@@ -123,29 +78,18 @@ def test_a_broker_down_keeps_the_endpoint_up_and_marks_the_feed(tmp_path, payloa
         health = json.loads(error.value.read())
         assert error.value.code == 503 and health["state"] == "down"
         assert "Kafka" in health["reason"]
-    finally:
-        stop.set()
-        runner.join(15)
-    assert not runner.is_alive()
 
 
-def test_polling_a_context_broker_feeds_the_broker(embedded_broker, inventory_dir, payload, fake_orion):
+def test_polling_a_context_broker_feeds_the_broker(embedded_broker, inventory_dir, payload, fake_orion, connector,
+                                                  read_events):
     namespace = "train-conn-fiware-poll"
     ensure_topics(embedded_broker.bootstrap, namespace)
     orion = fake_orion(payload("dijon-notification-ld.json")["data"])
     settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=inventory_dir, namespace=namespace)
-    args = build_parser("connect").parse_args(["connect", "fiware", "--port", str(free_port()), "--poll", orion.url,
-                                               "--interval", "0.2", "--types", "Streetlight,WeatherObserved"])
-    stop = threading.Event()
-    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
-    runner.start()
-    try:
+    with connector(["fiware", "--port", str(free_port()), "--poll", orion.url, "--interval", "0.2",
+                    "--types", "Streetlight,WeatherObserved"], settings):
         weather = read_events(embedded_broker.bootstrap, event_topic(namespace, "weather.observation"), 1)
         time.sleep(1.0)  # a few more polls: unchanged entities are not sent again
-    finally:
-        stop.set()
-        runner.join(15)
-    assert not runner.is_alive()
     assert len(orion.calls) >= 3 and orion.calls[0][1]["type"] == "Streetlight,WeatherObserved"
     assert [e.asset_id for e in weather] == ["WS-02"]
     assert len(read_events(embedded_broker.bootstrap, event_topic(namespace, "weather.observation"), 0,

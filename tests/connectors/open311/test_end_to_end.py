@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
+from contextlib import closing
 
 import pytest
-from kafka import TopicPartition
 
 from connectors import connect_cmd
 from dashboard.cli import build_parser
 from streams.config import Settings
-from streams.kafka import EventProducer, ensure_topics, make_consumer
-from streams.schemas import AlertTransition, Validator
+from streams.kafka import EventProducer, ensure_topics
+from streams.schemas import AlertTransition
 from streams.topics import event_topic
 
 pytestmark = pytest.mark.kafka
 NAMESPACE = "train-conn-open311"
-
-
-def read_events(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list:
-    """Every event on a topic, decoded and validated, once at least `want` are there (or the timeout)."""
-    consumer = make_consumer(bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        validator, events, deadline = Validator(), [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=300).values():
-                events.extend(validator.decode(r.value) for r in records)
-            if want and len(events) >= want:
-                break
-        return events
-    finally:
-        consumer.close()
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +25,7 @@ def namespace(embedded_broker):
     return NAMESPACE
 
 
-def test_polls_feed_the_broker_once_per_report(embedded_broker, namespace, city, tmp_path):
+def test_polls_feed_the_broker_once_per_report(embedded_broker, namespace, city, tmp_path, read_events):
     settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=tmp_path, namespace=namespace)
     args = build_parser("connect").parse_args(["connect", "open311", "--url", city.base, "--once",
                                                "--page-size", "3"])
@@ -70,15 +51,11 @@ def test_missing_url_is_a_usage_error(tmp_path):
     assert connect_cmd.run(args, Settings(data_dir=tmp_path)) == 2
 
 
-def test_a_resolved_alert_is_posted_back_to_the_city(embedded_broker, namespace, city, tmp_path):
+def test_a_resolved_alert_is_posted_back_to_the_city(embedded_broker, namespace, city, tmp_path, connector):
     settings = Settings(kafka_bootstrap=embedded_broker.bootstrap, data_dir=tmp_path, namespace=namespace)
-    args = build_parser("connect").parse_args(["connect", "open311", "--url", city.url, "--interval", "3600",
-                                               "--status-url", city.base + "/status"])
-    stop = threading.Event()
-    runner = threading.Thread(target=connect_cmd.run, args=(args, settings, stop), daemon=True)
-    runner.start()
-    producer = EventProducer.connect(embedded_broker.bootstrap, namespace)
-    try:
+    with closing(EventProducer.connect(embedded_broker.bootstrap, namespace)) as producer, \
+            connector(["open311", "--url", city.url, "--interval", "3600", "--status-url", city.base + "/status"],
+                      settings):
         deadline = time.monotonic() + 30
         while not city.posts and time.monotonic() < deadline:
             producer.send(AlertTransition(asset_id="open311-DJ-2026-000102", ts=int(time.time() * 1000),
@@ -86,11 +63,6 @@ def test_a_resolved_alert_is_posted_back_to_the_city(embedded_broker, namespace,
                                           severity="minor", domain="incidents", title="Nid de poule rebouché"))
             producer.flush()
             time.sleep(0.5)
-    finally:
-        producer.close()
-        stop.set()
-        runner.join(15)
-    assert not runner.is_alive()
     assert city.posts and city.posts[0]["service_request_id"] == "DJ-2026-000102"
     assert city.posts[0]["status"] == "closed"
 

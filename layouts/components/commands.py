@@ -1,0 +1,227 @@
+"""The remote-control panel ("Télécommande"): target, action, level, duration, reason, preview, confirmation, list.
+
+The checks are `streams.commands.prepare_command`'s, through `DataSource.check_command` (the
+preview) and `DataSource.send_command`; the preview's assets are drawn by a layer of their own
+(`preview_layer`), on top of the map's, so the map module stays as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import dash_leaflet as dl
+from dash import Input, Output, State, callback_context, dcc, html, no_update
+from dash_extensions.javascript import Namespace
+
+from dashboard import ids
+from dashboard.i18n import t
+from streams.commands import CommandPolicy, CommandRefused, select_targets
+
+if TYPE_CHECKING:
+    from dash import Dash
+
+    from dashboard.app import Room
+
+__all__ = [
+    "ACTIONS", "COMMANDABLE", "MAX_PREVIEW", "command_rows", "layout", "preview_geojson", "preview_layer",
+    "refusal_text", "register_callbacks", "target_of",
+]
+
+ACTIONS = ("dim", "switch_on", "switch_off", "flash", "normal")
+COMMANDABLE = ("light", "cabinet", "signal")
+MAX_PREVIEW = 5000  # points drawn by the preview layer; the count says the rest
+POLICY = CommandPolicy()
+_TZ = ZoneInfo("Europe/Paris")
+_EMPTY = {"type": "FeatureCollection", "features": []}
+_ns = Namespace("vigie", "commands")
+# start of a CommandRefused reason -> the i18n key that says it
+_WHY = (
+    ("store", "cmd.why.store"), ("broker", "cmd.why.broker"), ("a training session", "cmd.why.training"),
+    ("the role", "cmd.why.role"), ("a command needs a reason", "cmd.why.reason"),
+    ("unknown target", "cmd.why.unknown"), ("the selection reaches no", "cmd.why.empty"),
+    ("unknown action", "cmd.why.kind"), ("the dimming level", "cmd.why.level"), ("the duration", "cmd.why.duration"),
+    ("rate limit", "cmd.why.rate"), ("this command reaches", "cmd.why.confirm"),
+    ("the confirming operator", "cmd.why.same"),
+)
+
+
+def preview_layer() -> dl.Pane:
+    """The layer that rings the assets a command would reach (filled by the preview)."""
+    return dl.Pane(dl.GeoJSON(id=ids.CMD_PREVIEW_LAYER, data=_EMPTY, pointToLayer=_ns("previewPoint")),
+                   name="vigie-command-preview", style={"zIndex": 620})
+
+
+def refusal_text(reason: str, lang: str) -> str:
+    """A CommandRefused reason in the operator's language."""
+    if " applies to " in reason or " takes no level" in reason:
+        return t("cmd.why.kind" if "applies" in reason else "cmd.why.level", lang)
+    for start, key in _WHY:
+        if reason.startswith(start):
+            text = t(key, lang, lo=POLICY.min_minutes, hi=POLICY.max_minutes)
+            return f"{text} ({reason.split(':', 1)[1].strip()})" if key == "cmd.why.unknown" else text
+    return reason
+
+
+def target_of(room: "Room", target: str | None, commune: str | None, selection: dict | None) -> dict:
+    """The select_targets keywords of the form's target: a commune, or the selected lamp, cabinet or signal."""
+    if target == "asset":
+        asset_id = (selection or {}).get("asset_id")
+        record = room.geo.asset(asset_id) if asset_id else None
+        kind = (record or {}).get("kind")
+        if kind == "light":
+            return {"lamps": [asset_id]}
+        if kind == "cabinet":
+            return {"cabinets": [asset_id]}
+        if kind == "signal":
+            return {"signals": [asset_id]}
+        return {}
+    return {"commune": commune} if commune else {}
+
+
+def preview_geojson(assets, selection) -> dict:
+    """Points of the assets a selection reaches (at most MAX_PREVIEW)."""
+    wanted = set(selection.lamp_ids[:MAX_PREVIEW]) | set(selection.signal_ids)
+    rows = assets.loc[assets["asset_id"].isin(wanted), ["asset_id", "lat", "lon"]]
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(r.lon), float(r.lat)]},
+         "properties": {"id": r.asset_id}} for r in rows.itertuples()]}
+
+
+def command_rows(commands: list[dict], lang: str) -> html.Table | html.P:
+    """The commands list: time, action, target, count, operator, status."""
+    if not commands:
+        return html.P(t("cmd.none", lang), className="hint")
+    head = html.Tr([html.Th(t(f"cmd.col.{c}", lang)) for c in ("when", "action", "scope", "count", "user", "status")])
+    body = []
+    for c in commands:
+        when = datetime.fromtimestamp(c["sent_ts"] / 1000, _TZ).strftime("%H:%M:%S")
+        action = t(f"cmd.action.{c['action']}", lang) + (f" {c['level']:g} %" if c.get("level") is not None else "")
+        status = c["status"]
+        body.append(html.Tr(className=f"cmd-row cmd-st-{status}", **{"data-id": c["command_id"]}, children=[
+            html.Td(when), html.Td(action), html.Td(c["scope"]), html.Td(str(c["count"])),
+            html.Td(c["user"] + (f" + {c['confirmed_by']}" if c.get("confirmed_by") else "")),
+            html.Td(html.Span(t(f"cmd.status.{status}", lang), className=f"cmd-status cmd-st-{status}",
+                              title=c.get("detail") or "")),
+        ]))
+    return html.Table(className="cmd-table", children=[html.Thead(head), html.Tbody(body)])
+
+
+def layout(room: "Room", lang: str) -> html.Div:
+    """The remote-control form and the commands list."""
+    communes = room.geo.communes()
+    return html.Div(className="command-panel", children=[
+        html.Label(t("cmd.target", lang), className="cmd-label"),
+        dcc.RadioItems(id=ids.CMD_TARGET, value="commune", inline=True, className="cmd-target", options=[
+            {"label": t("cmd.target.commune", lang), "value": "commune"},
+            {"label": t("cmd.target.asset", lang), "value": "asset"}]),
+        dcc.Dropdown(id=ids.CMD_COMMUNE, placeholder=t("cmd.commune", lang), clearable=True, className="cmd-commune",
+                     options=[{"label": name, "value": code}
+                              for code, name in sorted(communes.items(), key=lambda x: x[1])]),
+        html.Div(id=ids.CMD_ASSET, className="cmd-asset hint", children=t("cmd.no_asset", lang)),
+        html.Label(t("cmd.action", lang), className="cmd-label"),
+        dcc.Dropdown(id=ids.CMD_ACTION, value="dim", clearable=False, className="cmd-action",
+                     options=[{"label": t(f"cmd.action.{a}", lang), "value": a} for a in ACTIONS]),
+        html.Label(t("cmd.level", lang), className="cmd-label"),
+        dcc.Slider(id=ids.CMD_LEVEL, min=0, max=100, step=5, value=50, className="cmd-level",
+                   marks={v: f"{v}" for v in (0, 25, 50, 75, 100)}, tooltip={"placement": "bottom"}),
+        html.Label(t("cmd.minutes", lang), className="cmd-label"),
+        dcc.Input(id=ids.CMD_MINUTES, type="number", min=POLICY.min_minutes, max=POLICY.max_minutes, step=1,
+                  value=60, className="cmd-minutes"),
+        dcc.Input(id=ids.CMD_REASON, type="text", value="", placeholder=t("cmd.reason", lang),
+                  className="cmd-reason", maxLength=500),
+        html.Div(id=ids.CMD_CONFIRM_BOX, className="cmd-confirm", children=[
+            dcc.Input(id=ids.CMD_CONFIRM, type="text", value="", placeholder=t("cmd.confirm", lang),
+                      className="cmd-confirm-input", maxLength=64),
+            html.Span(t("cmd.confirm_hint", lang, n=POLICY.confirm_lamps_over), className="hint"),
+        ]),
+        html.Div(className="cmd-buttons", children=[
+            html.Button(t("cmd.preview", lang), id=ids.CMD_PREVIEW, className="btn", n_clicks=0),
+            html.Button(t("cmd.send", lang), id=ids.CMD_SEND, className="btn btn-send", n_clicks=0),
+        ]),
+        html.Div(id=ids.CMD_COUNT, className="cmd-count", role="status"),
+        html.Div(id=ids.CMD_FEEDBACK, className="feedback", role="status"),
+        html.H4(t("cmd.list", lang)),
+        html.Div(id=ids.CMD_LIST, className="cmd-list", children=command_rows(room.data.commands(), lang)),
+    ])
+
+
+def _command(action, level, minutes, reason, confirm) -> dict:
+    return {"action": action or "dim", "level": float(level) if action == "dim" and level is not None else None,
+            "minutes": float(minutes) if minutes is not None else 0.0, "reason": reason or "",
+            "confirmed_by": (confirm or "").strip() or None}
+
+
+def register_callbacks(app: "Dash", room: "Room") -> None:
+    """Selected asset, preview, send, and the commands list."""
+
+    @app.callback(Output(ids.CMD_ASSET, "children"), Input(ids.SELECTED_ASSET, "data"), State(ids.LANG, "data"))
+    def show_asset(selection, lang):
+        """Name the selected asset when it can be commanded."""
+        asset_id = (selection or {}).get("asset_id")
+        record = room.geo.asset(asset_id) if asset_id else None
+        if not record or record.get("kind") not in COMMANDABLE:
+            return t("cmd.no_asset", lang)
+        return f"{t('kind.' + record['kind'], lang)} · {asset_id}"
+
+    @app.callback(Output(ids.DETAIL_TABS, "value", allow_duplicate=True), Output(ids.CMD_TARGET, "value"),
+                  Output(ids.CMD_ACTION, "value"), Input(ids.CMD_FROM_ASSET, "n_clicks"),
+                  State(ids.SELECTED_ASSET, "data"), prevent_initial_call=True)
+    def from_asset(n, selection):
+        """The asset panel's button: open the remote control on the selected asset."""
+        if not n:
+            return no_update, no_update, no_update
+        record = room.geo.asset((selection or {}).get("asset_id") or "")
+        return "command", "asset", "flash" if (record or {}).get("kind") == "signal" else "dim"
+
+    @app.callback(Output(ids.CMD_COUNT, "children"), Output(ids.CMD_PREVIEW_LAYER, "data"),
+                  Output(ids.CMD_CONFIRM_BOX, "className"),
+                  Input(ids.CMD_PREVIEW, "n_clicks"), Input(ids.CMD_TARGET, "value"), Input(ids.CMD_COMMUNE, "value"),
+                  Input(ids.CMD_ACTION, "value"), Input(ids.SELECTED_ASSET, "data"), State(ids.LANG, "data"),
+                  prevent_initial_call=True)
+    def preview(_n, target, commune, action, selection, lang):
+        """Count and ring the assets the command would reach; say when a second operator must confirm."""
+        keywords = target_of(room, target, commune, selection)
+        if not keywords:
+            return "", _EMPTY, "cmd-confirm"
+        assets = room.geo.inventory.assets
+        chosen = select_targets(assets, **keywords)
+        needs = len(chosen.lamp_ids) > POLICY.confirm_lamps_over or bool(chosen.signal_ids)
+        text = [html.Span(t("cmd.count", lang, n=chosen.count), className="cmd-n", **{"data-n": chosen.count})]
+        if needs:
+            text.append(html.Span(" — " + t("cmd.needs_confirm", lang), className="cmd-needs"))
+        ids_list = [*chosen.signal_ids, *chosen.lamp_ids]
+        text.append(html.Div(", ".join(ids_list[:12]) + (" …" if len(ids_list) > 12 else ""), className="cmd-ids"))
+        return text, preview_geojson(assets, chosen), "cmd-confirm cmd-confirm-needed" if needs else "cmd-confirm"
+
+    @app.callback(Output(ids.CMD_FEEDBACK, "children"), Output(ids.CMD_FEEDBACK, "className"),
+                  Output(ids.CMD_LIST, "children", allow_duplicate=True),
+                  Input(ids.CMD_SEND, "n_clicks"),
+                  State(ids.CMD_TARGET, "value"), State(ids.CMD_COMMUNE, "value"), State(ids.SELECTED_ASSET, "data"),
+                  State(ids.CMD_ACTION, "value"), State(ids.CMD_LEVEL, "value"), State(ids.CMD_MINUTES, "value"),
+                  State(ids.CMD_REASON, "value"), State(ids.CMD_CONFIRM, "value"), State(ids.LANG, "data"),
+                  prevent_initial_call=True)
+    def send(n, target, commune, selection, action, level, minutes, reason, confirm, lang):
+        """Send the command through the room's checks, and say what happened."""
+        if not n:
+            return no_update, no_update, no_update
+        keywords = target_of(room, target, commune, selection)
+        if not keywords:
+            return t("cmd.refused", lang, reason=t("cmd.why.empty", lang)), "feedback feedback-warn", no_update
+        try:
+            request, chosen = room.data.send_command(room.geo.inventory.assets, user=room.actor(), role="operator",
+                                                     **_command(action, level, minutes, reason, confirm), **keywords)
+        except CommandRefused as refused:
+            text = t("cmd.refused", lang, reason=refusal_text(refused.reason, lang))
+            return text, "feedback feedback-warn", no_update
+        return (t("cmd.sent", lang, id=request.command_id, n=chosen.count), "feedback feedback-ok",
+                command_rows(room.data.commands(), lang))
+
+    @app.callback(Output(ids.CMD_LIST, "children"), Input(ids.INTERVAL_FAST, "n_intervals"),
+                  State(ids.DETAIL_TABS, "value"), State(ids.LANG, "data"), prevent_initial_call=True)
+    def refresh(_n, tab, lang):
+        """Follow the commands' status while the panel is shown."""
+        if tab != "command":
+            return no_update
+        return command_rows(room.data.commands(), lang)

@@ -1,0 +1,153 @@
+"""Remote control from the browser: an operator dims a commune to 50 % for an hour; the simulator obeys.
+
+The whole chain runs: the Dash room sends the command to the embedded broker, the simulator's
+runner applies it and acknowledges, the processor writes the acknowledgement and the lamps'
+new readings into the store, and the page's commands list shows it done.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import types
+from datetime import date
+from datetime import time as clock
+
+import orjson
+import pytest
+
+from connectors.dijon.inventory import Inventory
+from connectors.dijon.runner import Runner
+from connectors.dijon.sim_base import local_ms
+from connectors.dijon.simulator import Simulator
+from streams.config import Settings
+from streams.kafka import ensure_topics
+from streams.processor import Processor
+from streams.store import open_store
+from streams.store.inventory import load_inventory_into
+
+
+NS = "train-cmdui"
+COMMUNE, COMMUNE_NAME = "21270", "Flavignerot"  # 160 lamps: under the second-operator threshold
+
+
+def _wait(predicate, timeout: float = 30.0, step: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def _lamp_readings(store, lamp_ids) -> dict[str, dict]:
+    out = {}
+    for row in store.asset_states(kind="light"):
+        if row["asset_id"] in lamp_ids:
+            attrs = row["attributes"]
+            out[row["asset_id"]] = orjson.loads(attrs) if isinstance(attrs, (str, bytes)) else attrs
+    return out
+
+
+@pytest.mark.browser
+@pytest.mark.kafka
+def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(
+        embedded_broker, inventory, serve, page, tmp_path, artifacts):
+    ensure_topics(embedded_broker.bootstrap, NS)
+    settings = Settings(data_dir=tmp_path, namespace=NS, kafka_bootstrap=embedded_broker.bootstrap)
+    a = inventory.assets
+    keep = ((a["commune_code"] == COMMUNE) & a["kind"].isin(["light", "cabinet"])) | (a["kind"] == "weather")
+    small = Inventory(communes=inventory.communes, assets=a[keep].reset_index(drop=True), lines=inventory.lines,
+                      seed=42)
+    lamp_ids = set(small.assets.loc[small.assets["kind"] == "light", "asset_id"])
+    store = open_store(settings, NS)
+    load_inventory_into(store, small)
+
+    # 18:00 in January: every lamp at 100 % until the 22:00 programme; one simulated minute a second
+    sim = Simulator(small, seed=5, start_ms=local_ms(date(2025, 1, 14), clock(18, 0)))
+    runner = Runner(sim, bootstrap=embedded_broker.bootstrap, namespace=NS, speed=60, step_s=0.25,
+                    out=io.StringIO())
+    processor = Processor(settings, store=store, idle_tick_s=0.5)
+    stop = threading.Event()
+    threads = [threading.Thread(target=runner.run, daemon=True),
+               threading.Thread(target=processor.run, kwargs={"should_stop": stop.is_set}, daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert runner.ready.wait(20)
+        before = _wait(lambda: (lambda r: r if len(r) >= 0.9 * len(lamp_ids) else None)(
+            _lamp_readings(store, lamp_ids)), timeout=40)
+        assert before, "the lamps' first readings did not reach the store"
+        full_power = sum(r["power_w"] for r in before.values())
+
+        with serve(types.SimpleNamespace(settings=settings)) as server:
+            page.goto(server.url)
+            page.click("text=Télécommande")
+            page.locator("#cmd-commune").click()
+            page.get_by_role("option", name=COMMUNE_NAME).click()
+            count = page.locator("#cmd-count .cmd-n")
+            count.wait_for(timeout=15000)
+            assert count.get_attribute("data-n") == str(len(lamp_ids))
+            assert "second" not in page.inner_text("#cmd-count")  # 160 lamps: no second operator needed
+            page.click("#cmd-send")  # no reason yet: refused, in the operator's language
+            page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
+            assert "motivée" in page.inner_text("#cmd-feedback")
+            page.fill("#cmd-reason", "Essai de gradation")
+            page.click("#cmd-send")
+            page.wait_for_selector("#cmd-feedback.feedback-ok", timeout=15000)
+            assert "envoyée" in page.inner_text("#cmd-feedback")
+            page.wait_for_selector(".cmd-table .cmd-status.cmd-st-done", timeout=30000)
+            page.screenshot(path=str(artifacts / "commands-dim-commune.png"))
+
+        [command] = store.commands()
+        assert command["status"] == "done" and command["applied"] == len(lamp_ids) and command["level"] == 50
+        assert command["expires_at"] - command["sent_ts"] == 60 * 60_000
+        assert store.audit(actor="operator")[0]["action"] == "command.dim"
+
+        def dimmed():
+            now = _lamp_readings(store, lamp_ids)
+            lit = [r for r in now.values() if r.get("status", "ok") == "ok" and r["power_w"] > 0]
+            return now if lit and all(r["level"] == 50 for r in lit) else None
+        after = _wait(dimmed, timeout=30)
+        assert after, "the lamps did not report 50 % in the store"
+        assert sum(r["power_w"] for r in after.values()) < 0.6 * full_power  # the energy readings drop
+        frame = sim.lamp_frame()
+        assert frame.loc[frame["fault"] == "", "override"].all()
+    finally:
+        stop.set()
+        runner.stop()
+        for thread in threads:
+            thread.join(20)
+        processor.close()
+
+
+def test_every_refusal_reads_in_french_and_english(inventory):
+    from layouts.components.commands import refusal_text
+    from streams.commands import CommandRefused, prepare_command, select_targets
+
+    lamps = select_targets(inventory.assets, commune=COMMUNE)
+    signal = select_targets(inventory.assets, signals=["SIG-001"])
+    big = select_targets(inventory.assets, commune="21231")
+    cases = [
+        (lamps, dict(role="viewer"), "ce rôle ne peut pas"),
+        (lamps, dict(reason=" "), "doit être motivée"),
+        (select_targets(inventory.assets, lamps=["LP-NOPE"]), {}, "cible inconnue (LP-NOPE)"),
+        (lamps, dict(action="flash", level=None), "action inadaptée"),
+        (signal, dict(level=None, confirmed_by="bob"), "action inadaptée"),
+        (lamps, dict(level=120), "entre 0 et 100"),
+        (lamps, dict(action="switch_on"), "entre 0 et 100"),
+        (lamps, dict(minutes=0), "entre 1 et 1440 minutes"),
+        (lamps, dict(recent_by_user=10), "trop de commandes"),
+        (big, {}, "un second opérateur doit confirmer"),
+        (big, dict(confirmed_by="alice"), "une autre personne"),
+        (lamps, dict(origin_namespace="train-x"), "formation ne peut pas commander le réel"),
+    ]
+    for selection, change, french in cases:
+        kwargs = dict(action="dim", level=50, minutes=60, user="alice", role="operator", reason="r", now_ms=10**12 * 2)
+        kwargs.update(change)
+        with pytest.raises(CommandRefused) as refused:
+            prepare_command(selection, **kwargs)
+        assert french in refusal_text(refused.value.reason, "fr"), (refused.value.reason, change)
+        assert refusal_text(refused.value.reason, "en") != refusal_text(refused.value.reason, "fr")
