@@ -16,7 +16,7 @@ from dashboard import ids
 from dashboard.i18n import t
 from dashboard.training import SPEEDS, parse_speed, room_url
 from layouts.components.training_views import (
-    catalog_cards, catalog_options, debrief_view, recording_line, session_rows, session_status,
+    catalog_cards, catalog_options, clock, debrief_view, recording_line, session_rows, session_status,
 )
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["JUMP_S", "layout", "register_callbacks", "speed_options"]
 
 JUMP_S = 600.0  # the ±10 min buttons
+_NOW_MARK = {"color": "#c9b3ff", "fontWeight": "800", "whiteSpace": "nowrap"}
 _ACTIONS = {ids.TR_PAUSE: ("pause", None), ids.TR_RESUME: ("resume", None), ids.TR_BACK: ("jump", -JUMP_S),
             ids.TR_FWD: ("jump", JUMP_S), ids.TR_STOP: ("stop", None)}
 
@@ -81,11 +82,9 @@ def layout(room: "Room", lang: str) -> html.Div:
         ]),
         html.Div(className="tr-row tr-seek-row", children=[
             html.Span(t("tr.seek", lang), className="tr-label", title=t("tr.seek_hint", lang)),
-            html.Div(className="tr-seek", title=t("tr.seek_hint", lang), children=dcc.Slider(id=ids.TR_SEEK, min=0, max=60, step=1, value=None,
-                                                                updatemode="mouseup", marks=None,
-                                                                allow_direct_input=False,
-                                                                tooltip={"placement": "bottom",
-                                                                         "template": "{value} min"})),
+            html.Div(className="tr-seek", title=t("tr.seek_hint", lang), children=dcc.Slider(
+                id=ids.TR_SEEK, min=0, max=60, step=1, value=None, updatemode="mouseup", marks=None,
+                allow_direct_input=False, tooltip={"placement": "bottom", "template": "{value} min"})),
         ]),
         html.Div(id=ids.TR_CTRL_FEEDBACK, className="feedback", role="status"),
         _button(t("tr.debrief", lang), ids.TR_DEBRIEF, "btn btn-ack tr-debrief-btn"),
@@ -185,6 +184,10 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         minutes = max(1, round(float((current or {}).get("duration_s") or 3600.0) / 60))
         step = 15 if minutes <= 240 else 60
         marks = {m: f"{m // 60}:{m % 60:02d}" for m in [*range(0, minutes, step), minutes]}
+        if current is not None:  # where the replay is now, on the slider's scale (the knob is the seek target)
+            at = min(minutes, round(float(current.get("position_s") or 0.0) / 60))
+            marks = {m: label for m, label in marks.items() if abs(m - at) > minutes * 0.06}
+            marks[at] = {"label": "▲ " + clock(current.get("position_s")), "style": _NOW_MARK}
         speed = _speed_choice(current)
         return (session_rows(listed, name, lang), session_status(current, lang),
                 room_url(name) if name else "#", minutes, marks, chosen,

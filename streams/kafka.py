@@ -13,6 +13,7 @@ from typing import Iterable
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from .schemas import Event, encode
 from .topics import event_topic, namespace_topics
@@ -21,6 +22,8 @@ __all__ = [
     "BrokerUnavailable",
     "EventProducer",
     "ensure_topics",
+    "partition_key",
+    "partition_of",
     "make_consumer",
     "make_producer",
     "wait_for_broker",
@@ -82,6 +85,21 @@ def make_consumer(bootstrap: str, topics: Iterable[str] = (), *, group_id: str |
     return consumer
 
 
+def partition_key(asset_id: str, cabinet_id: str | None = None) -> bytes:
+    """What places an event on a partition: its cabinet for a light point, else its asset id.
+
+    A cabinet and its light points share a partition, so one processor of a group sees them all
+    and links their alerts (topology) in memory. The Kafka key stays the asset id (recordings
+    and replays index by it); only the partition follows the cabinet.
+    """
+    return (cabinet_id or asset_id).encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, as the Java client)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class EventProducer:
     """Sends events to their catalog topic in a namespace, keyed by asset id."""
 
@@ -89,6 +107,7 @@ class EventProducer:
         self._producer = producer
         self.namespace = namespace
         self._topics: dict[str, str] = {}
+        self._partitions: dict[str, int] = {}
         self.sent = 0
 
     @classmethod
@@ -107,7 +126,15 @@ class EventProducer:
     def send(self, event: Event) -> None:
         """Queue one event (sent in the background batch)."""
         try:
-            self._producer.send(self.topic_for(event), value=encode(event), key=event.asset_id.encode())
+            topic = self.topic_for(event)
+            cabinet = getattr(event, "cabinet_id", None)
+            partition = None
+            if cabinet:
+                count = self._partitions.get(topic)
+                if count is None:
+                    count = self._partitions[topic] = len(self._producer.partitions_for(topic))
+                partition = partition_of(partition_key(event.asset_id, cabinet), count)
+            self._producer.send(topic, value=encode(event), key=event.asset_id.encode(), partition=partition)
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot send to Kafka: {exc}") from exc
         self.sent += 1

@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Process until stopped (SIGINT/SIGTERM), caught up (--once) or out of time (--max-seconds)."""
     from .processor import Processor
-    from .store import OffsetConflict
     from .rules import RuleConfigError, load_rules
+    from .store import OffsetConflict
     from .topics import validate_namespace
 
     try:

@@ -29,10 +29,9 @@ from typing import Callable
 
 import orjson
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.partitioner.default import murmur2
 
 from .config import Settings
-from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_producer
+from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_producer, partition_key, partition_of
 from .rules import RuleSet, load_rules
 from .rules_engine import AlertEngine
 from .schemas import EVENT_TYPES, AlertTransition, Validator
@@ -503,8 +502,15 @@ class Processor:
             log.info("reading %d partitions (indices %s of %d)", len(self.source.highwaters()), sorted(owned), n)
         if len(owned) >= n:
             self.engine.owns = None
-        else:
-            self.engine.owns = lambda asset_id: (murmur2(asset_id.encode()) & 0x7FFFFFFF) % n in owned
+            return
+        meta = self.engine.meta
+
+        def owns(asset_id: str) -> bool:
+            m = meta.get(asset_id)
+            cabinet = m.cabinet_id if m is not None and m.kind == "light" else None
+            return partition_of(partition_key(asset_id, cabinet), n) in owned
+
+        self.engine.owns = owns
 
     # -- the loop ------------------------------------------------------------------------------
 

@@ -15,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streams.bench import synthetic_inventory, synthetic_stream
 from streams.config import Settings
-from streams.kafka import ensure_topics, make_producer
+from streams.kafka import ensure_topics, make_producer, partition_key, partition_of
 from streams.store import open_store
 from streams.store.inventory import load_inventory_into
 from streams.topics import source_topics
@@ -39,10 +40,19 @@ def _process(bootstrap: str, database_url: str, folder: Path, name: str, namespa
                              "--batch", "500", *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _partition(key: bytes, value: bytes) -> int:
+    try:
+        cabinet = orjson.loads(value).get("cabinet_id")
+    except orjson.JSONDecodeError:
+        cabinet = None
+    return partition_of(partition_key(key.decode(), cabinet), 3)
+
+
 def _snapshot(settings: Settings, namespace: str) -> dict:
     store = open_store(settings, namespace)
     summary = store.status_summary()
     alerts = store.alerts()
+    parents = {a["id"]: a["asset_id"] for a in alerts}
     rename = (lambda v: v.split(".", 1)[1] if isinstance(v, str) and v.startswith(namespace + ".") else v)
     return {
         "events": summary["events_processed"],
@@ -55,7 +65,9 @@ def _snapshot(settings: Settings, namespace: str) -> dict:
         "energy_total": {k: round(v, 6) for k, v in store.energy_totals().items()},
         "alerts": sorted((a["rule"], rename(a["asset_id"]), a["opened_ts"]) for a in alerts),
         "alert_states": sorted((a["rule"], rename(a["asset_id"]), a["opened_ts"], a["state"], a["severity"],
-                                a["count"], a["escalated"], a["resolved_ts"]) for a in alerts),
+                                a["count"], a["escalated"], a["resolved_ts"], parents.get(a["parent_id"]))
+                              for a in alerts),
+        "reports": sorted((r["report_id"], r["fused"]) for r in store.reports()),
         "offsets": {(t.split(".", 1)[1], p): o
                     for (t, p), o in store.load_offsets(f"vigie-processor-{namespace}").items()},
     }
@@ -88,11 +100,12 @@ def test_two_processors_share_the_partitions_and_one_takes_over_from_a_killed_on
     inventory = synthetic_inventory(2000, signals=20, cameras=30, weather=3)
     records = synthetic_stream(inventory, start_ms=start_ms, duration_s=4 * 3600, invalid_every=997)
     namespaces = {"pair": "train-pair-a", "single": "train-pair-b"}
+    partitions = [_partition(key, value) for _, key, value in records]  # as EventProducer places them
     producer = make_producer(embedded_broker.bootstrap)
     for ns in namespaces.values():
         ensure_topics(embedded_broker.bootstrap, ns)
-        for feed, key, value in records:
-            producer.send(f"{ns}.{feed}", value=value, key=key)
+        for (feed, key, value), partition in zip(records, partitions):
+            producer.send(f"{ns}.{feed}", value=value, key=key, partition=partition)
     producer.flush(timeout=120)
     producer.close()
 
@@ -126,8 +139,8 @@ def test_two_processors_share_the_partitions_and_one_takes_over_from_a_killed_on
     while time.monotonic() < deadline:
         supervise()
         shares = [_partitions_read(tmp_path / f"{name}.log") for name in procs]
-        shared = all(s and s[-1] < total for s in shares)
-        if shared and _events_in(settings["pair"], pair) >= len(records) * 0.3:
+        split = all(s and s[-1] < total for s in shares)
+        if split and _events_in(settings["pair"], pair) >= len(records) * 0.3:
             break
         time.sleep(0.2)
     at_kill = _events_in(settings["pair"], pair)
@@ -155,7 +168,9 @@ def test_two_processors_share_the_partitions_and_one_takes_over_from_a_killed_on
     assert uninterrupted["events"] + uninterrupted["dead_letters"] == len(records)
     assert sum(uninterrupted["offsets"].values()) == len(records)  # every log read to its end
     assert shared["offsets"] == uninterrupted["offsets"], "offsets are not at the ends of the logs"
-    for key in ("events", "dead_letters", "by_topic", "energy", "energy_total"):
+    assert any(a[-1] for a in uninterrupted["alert_states"]), "topology: some alerts have a parent"
+    assert any(fused for _, fused in uninterrupted["reports"]), "fusion happened"
+    for key in ("events", "dead_letters", "by_topic", "energy", "energy_total", "reports"):
         assert shared[key] == uninterrupted[key], (key, f"fenced restarts: {restarts}")
     assert {a: s[1:] for a, s in shared["states"].items()} == {a: s[1:] for a, s in uninterrupted["states"].items()}
     differ = {
