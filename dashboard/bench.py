@@ -150,6 +150,7 @@ class _Stack:
         self.url = ""
         self.runner = None
         self._runner_thread: threading.Thread | None = None
+        self._last_clock: int | None = None
         self.producer = None
 
     def start(self) -> None:
@@ -223,13 +224,16 @@ class _Stack:
         if self.runner is not None:
             self.runner.stop()
             self._runner_thread.join(15)
+            self._last_clock = self.runner.sim.clock
             self.runner = None
 
     def event_time(self) -> int:
-        """Event time for an injected event: the simulator's clock while it runs, else the wall clock."""
+        """Event time for an injected event: the simulator's clock (where it stopped), else the wall clock."""
         from streams.schemas import now_ms
 
-        return self.runner.sim.clock if self.runner is not None else now_ms()
+        if self.runner is not None:
+            return self.runner.sim.clock
+        return self._last_clock if self._last_clock is not None else now_ms()
 
     def inject_faults(self, lamps: list[str]) -> float:
         """Produce a lamp failure for each lamp; return the wall time (epoch s) just before the first send."""

@@ -167,4 +167,4 @@ CMD_COUNT = "cmd-count"
 CMD_FEEDBACK = "cmd-feedback"
 CMD_LIST = "cmd-list"
 CMD_PREVIEW_LAYER = "cmd-preview-layer"
-CMD_FROM_ASSET = "cmd-from-asset"
+CMD_FROM_ASSET = "cmd-from-asset"  # pattern-matching type: {"type": CMD_FROM_ASSET, "asset": <asset id>}

@@ -69,7 +69,7 @@ class TrainingDesk:
               hours: float | None = None) -> str:
         """Start a session from `scenario:<name>` or `recording:<folder>` in the background; return its name."""
         kind, _, ref = (source or "").partition(":")
-        if kind not in ("scenario", "recording") or not ref:
+        if kind not in ("scenario", "recording") or not ref or "/" in ref or ref.startswith("."):
             raise SessionError("choose a scenario or a recording")
         name = (name or "").strip() or SessionManager._default_name(ref)
         training_namespace(name)  # ValueError with the naming rule

@@ -115,6 +115,14 @@ def _speed_choice(session: dict | None) -> str | None:
     return "max" if speed is None else f"{speed:g}"
 
 
+def _disabled(session: dict | None) -> list[bool]:
+    """Which of pause, resume, back, forward, stop are off: all for a session that does not run."""
+    if session is None or not session.get("running"):
+        return [True] * len(_ACTIONS)
+    status = session.get("status")
+    return [status == "paused", status == "playing", False, False, False]
+
+
 def _result(result: dict, label: str, lang: str) -> tuple[str, str]:
     if result.get("ok"):
         return t("tr.done", lang, action=label), "feedback feedback-ok"
@@ -167,6 +175,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
                   Output(ids.TR_VIEW_ROOM, "href"), Output(ids.TR_SEEK, "max"), Output(ids.TR_SEEK, "marks"),
                   Output(ids.TR_SELECTED, "data", allow_duplicate=True),
                   Output(ids.TR_CTRL_SPEED, "value", allow_duplicate=True),
+                  *[Output(b, "disabled") for b in _ACTIONS],
                   Input(ids.INTERVAL_TRAINER, "n_intervals"), Input(ids.TR_SELECTED, "data"),
                   Input(ids.LOCATION, "pathname"), State(ids.TR_CTRL_SPEED, "value"), State(ids.LANG, "data"),
                   prevent_initial_call="initial_duplicate")
@@ -191,7 +200,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         speed = _speed_choice(current)
         return (session_rows(listed, name, lang), session_status(current, lang),
                 room_url(name) if name else "#", minutes, marks, chosen,
-                speed if speed != shown_speed else no_update)
+                speed if speed != shown_speed else no_update, *_disabled(current))
 
     @app.callback(Output(ids.TR_SELECTED, "data", allow_duplicate=True),
                   Input({"type": ids.TR_SELECT, "session": ALL}, "n_clicks"), prevent_initial_call=True)

@@ -395,6 +395,7 @@ class Processor:
         self.idle_tick_s = idle_tick_s
         self.command_timeout_s = settings.command_timeout_s if command_timeout_s is None else command_timeout_s
         self._last_command_check = 0.0
+        self._acks_topic = topic_name(self.namespace, "commands", "acks")
         self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
         self._buffer: list[tuple] = []
@@ -691,6 +692,9 @@ class Processor:
         if now - self._last_command_check < _MERGE_EVERY_S:
             return
         self._last_command_check = now
+        assigned = getattr(self.source, "assigned", None)
+        if assigned is not None and (self._acks_topic, 0) not in assigned:
+            return  # several processors: the owner of the acks topic's first partition times commands out
         timeout_s = self.command_timeout_s
         late = self.store.unacknowledged_commands(int(time.time() * 1000) - int(timeout_s * 1000))
         if late:

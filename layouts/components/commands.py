@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import dash_leaflet as dl
-from dash import Input, Output, State, callback_context, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 from dash_extensions.javascript import Namespace
 
 from dashboard import ids
@@ -166,13 +166,14 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         return f"{t('kind.' + record['kind'], lang)} · {asset_id}"
 
     @app.callback(Output(ids.DETAIL_TABS, "value", allow_duplicate=True), Output(ids.CMD_TARGET, "value"),
-                  Output(ids.CMD_ACTION, "value"), Input(ids.CMD_FROM_ASSET, "n_clicks"),
-                  State(ids.SELECTED_ASSET, "data"), prevent_initial_call=True)
-    def from_asset(n, selection):
+                  Output(ids.CMD_ACTION, "value"), Input({"type": ids.CMD_FROM_ASSET, "asset": ALL}, "n_clicks"),
+                  prevent_initial_call=True)
+    def from_asset(clicks):
         """The asset panel's button: open the remote control on the selected asset."""
-        if not n:
+        trigger = callback_context.triggered_id
+        if not any(clicks or ()) or not isinstance(trigger, dict):
             return no_update, no_update, no_update
-        record = room.geo.asset((selection or {}).get("asset_id") or "")
+        record = room.geo.asset(trigger.get("asset") or "")
         return "command", "asset", "flash" if (record or {}).get("kind") == "signal" else "dim"
 
     @app.callback(Output(ids.CMD_COUNT, "children"), Output(ids.CMD_PREVIEW_LAYER, "data"),

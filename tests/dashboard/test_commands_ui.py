@@ -151,3 +151,29 @@ def test_every_refusal_reads_in_french_and_english(inventory):
             prepare_command(selection, **kwargs)
         assert french in refusal_text(refused.value.reason, "fr"), (refused.value.reason, change)
         assert refusal_text(refused.value.reason, "en") != refusal_text(refused.value.reason, "fr")
+
+
+def test_the_asset_panel_offers_remote_control_for_lamps_cabinets_and_signals(store_kit, inventory):
+    from dashboard.app import create_app
+    from dashboard.ids import CMD_FROM_ASSET
+    from layouts.components.asset_panel import asset_panel
+
+    room = create_app(store_kit.settings, inventory=inventory).server.config["VIGIE_ROOM"]
+
+    def buttons(asset_id):
+        found = []
+
+        def walk(node):
+            if getattr(node, "id", None) and isinstance(node.id, dict) and node.id.get("type") == CMD_FROM_ASSET:
+                found.append(node.id["asset"])
+            for child in getattr(node, "children", None) or []:
+                if not isinstance(child, str):
+                    walk(child)
+        for part in asset_panel(room, {"asset_id": asset_id}, "fr"):
+            walk(part)
+        return found
+
+    by_kind = inventory.assets.groupby("kind")["asset_id"].first()
+    for kind in ("light", "cabinet", "signal"):
+        assert buttons(by_kind[kind]) == [by_kind[kind]]
+    assert buttons(by_kind["camera"]) == []

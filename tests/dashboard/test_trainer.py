@@ -98,6 +98,8 @@ def test_desk_refuses_bad_starts(tmp_path):
     desk = TrainingDesk(Settings(data_dir=tmp_path))
     with pytest.raises(RuntimeError):
         desk.start("nothing")
+    with pytest.raises(RuntimeError):
+        desk.start("recording:../../elsewhere")
     with pytest.raises(ValueError):
         desk.start("scenario:storm-night", name="Bad Name!")
     assert {c["name"] for c in desk.catalog()} >= {"storm-night", "cabinet-outage"}
@@ -195,6 +197,8 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
             # the session's room, served by the same server, says loudly it is a training room
             assert page.get_attribute("#tr-view-room", "href") == "/salle/drill/"
             room = browser.new_page(viewport={"width": 1920, "height": 1080})
+            room_errors = []
+            room.on("pageerror", lambda exc: room_errors.append(str(exc)))
             room.goto(server.url + "/salle/drill/")
             room.wait_for_selector(".training-banner", timeout=30_000)
             assert "FORMATION — session drill" in room.locator(".training-banner").inner_text()
@@ -202,6 +206,7 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
             room.wait_for_selector(".vigie-map", timeout=30_000)
             room.wait_for_timeout(1500)
             room.screenshot(path=str(ARTIFACTS / "05-session-room.png"))
+            assert room_errors == []
             room.close()
 
             # record the live room for a moment: a new recording folder with its manifest
