@@ -77,21 +77,35 @@ def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(
         thread.start()
     try:
         assert runner.ready.wait(20)
-        before = _wait(lambda: (lambda r: r if len(r) >= 0.9 * len(lamp_ids) else None)(
-            _lamp_readings(store, lamp_ids)), timeout=40)
+        def reported():
+            readings = _lamp_readings(store, lamp_ids)
+            return readings if len(readings) >= 0.9 * len(lamp_ids) else None
+        before = _wait(reported, timeout=40)
         assert before, "the lamps' first readings did not reach the store"
         full_power = sum(r["power_w"] for r in before.values())
 
         with serve(types.SimpleNamespace(settings=settings)) as server:
             page.goto(server.url)
             page.click("text=Télécommande")
+            page.locator("#cmd-commune").click()  # Dijon: thousands of lamps, a second operator must confirm
+            page.get_by_role("option", name="Dijon", exact=True).click()
+            page.wait_for_selector("#cmd-count .cmd-needs", timeout=15000)
+            assert page.locator(".cmd-confirm-needed").count() == 1
+            page.fill("#cmd-reason", "Essai")
+            page.click("#cmd-send")
+            page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
+            assert "second opérateur doit confirmer" in page.inner_text("#cmd-feedback")
+            page.fill("#cmd-reason", "")
+
             page.locator("#cmd-commune").click()
             page.get_by_role("option", name=COMMUNE_NAME).click()
-            count = page.locator("#cmd-count .cmd-n")
+            count = page.locator(f"#cmd-count .cmd-n[data-n='{len(lamp_ids)}']")
             count.wait_for(timeout=15000)
-            assert count.get_attribute("data-n") == str(len(lamp_ids))
             assert "second" not in page.inner_text("#cmd-count")  # 160 lamps: no second operator needed
-            page.click("#cmd-send")  # no reason yet: refused, in the operator's language
+            assert page.locator(".cmd-confirm-needed").count() == 0
+            page.click("#cmd-send")  # no reason: refused, in the operator's language
+            page.wait_for_function("document.querySelector('#cmd-feedback').innerText.includes('motivée')",
+                                   timeout=10000)
             page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
             assert "motivée" in page.inner_text("#cmd-feedback")
             page.fill("#cmd-reason", "Essai de gradation")
