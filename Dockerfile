@@ -7,7 +7,7 @@ COPY connectors ./connectors
 COPY dashboard ./dashboard
 COPY layouts ./layouts
 COPY assets ./assets
-RUN pip install --no-cache-dir '.[postgres]'
+RUN pip install --no-cache-dir '.[postgres,web]'
 ENV VIGIE_DATA_DIR=/data
 VOLUME /data
 ENTRYPOINT ["vigie"]

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import yaml
 
-from dashboard.cli import COMMANDS
+import importlib
+import tomllib
+
+from dashboard.cli import COMMANDS, build_parser
 from streams.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,13 +48,28 @@ def test_vigie_services_run_existing_subcommands_with_variables_the_code_reads()
     read = _env_read_by_settings()
     assert VIGIE, "no Vigie service in the compose file"
     for name, service in VIGIE.items():
-        assert service["command"][0] in COMMANDS, f"{name} runs an unknown subcommand"
+        if service.get("entrypoint", ["vigie"]) == ["vigie"]:
+            command = service["command"]
+            assert command[0] in COMMANDS, f"{name} runs an unknown subcommand"
+            build_parser(command[0]).parse_args(command)  # unknown flags exit with an error
         env = set(service["environment"])
         assert env <= read, f"{name} sets variables the code never reads: {env - read}"
         assert service["environment"]["KAFKA_BOOTSTRAP"].count("kafka-") == 3
         assert service["environment"]["VIGIE_DATABASE_URL"].startswith("postgresql")
         for dep in service["depends_on"]:
             assert dep in SERVICES
+
+
+def test_the_dashboard_runs_under_gunicorn_with_several_workers():
+    service = SERVICES["dashboard"]
+    assert service["entrypoint"] == ["gunicorn"]
+    command = service["command"]
+    assert int(command[command.index("--workers") + 1]) >= 2
+    module, _, factory = command[-1].partition(":")
+    assert callable(getattr(importlib.import_module(module), factory.removesuffix("()")))
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(dep.startswith("gunicorn") for dep in extras["web"])
+    assert "web" in (ROOT / "Dockerfile").read_text()
 
 
 def test_processors_scale_out_and_the_dashboard_is_published():
