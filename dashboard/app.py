@@ -119,6 +119,8 @@ def create_app(settings: Settings, *, tiles: str | None = None, tiles_attributio
         app.server.wsgi_app = SessionRooms(app.server.wsgi_app, session_room,
                                            exists=lambda name: room.training.session(name) is not None)
     app.layout = lambda: shell.layout(room, _request_lang())
+    # the manager and trainer pages mount on first visit: their callbacks' ids are checked against this
+    app.validation_layout = shell.full_layout(room, DEFAULT_LANG)
     shell.register_callbacks(app, room)
     app.server.config["VIGIE_ROOM"] = room
     return app

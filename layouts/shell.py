@@ -1,6 +1,8 @@
 """The app shell: stores, location, intervals, the header strip with the page switch, the map and the pages.
 
-Every page stays mounted: the path only changes the shell's class, which shows the operator
+The operator pane is mounted at load; the manager and trainer pages are mounted the first time
+the user goes to them (their plotly graphs would otherwise hold up the map's first render) and
+stay mounted afterwards. The path only changes the shell's class, which shows the operator
 pane beside the map, or the manager or trainer page in their place, so the map never reloads.
 A training session's room (served under `/salle/<name>/`) has no page switch: a purple banner
 says it is a session, with a way back to the live room.
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dash import ClientsideFunction, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard import ids
 from dashboard.data import SEVERITIES
@@ -23,7 +26,13 @@ if TYPE_CHECKING:
 
     from dashboard.app import Room
 
-__all__ = ["PAGES", "layout", "page_switch", "register_callbacks", "training_banner"]
+__all__ = ["MANAGER_PANE", "PAGES", "TRAINER_PANE", "full_layout", "layout", "page_switch", "register_callbacks",
+           "training_banner"]
+
+# the containers of the pages mounted on first visit (their class says when they are)
+MANAGER_PANE = "manager-pane"
+TRAINER_PANE = "trainer-pane"
+_MOUNTED = " pane-mounted"
 
 # path -> page module exporting layout(room, lang) and register_callbacks(app, room)
 PAGES = {ids.PATH_OPERATOR: operator, ids.PATH_MANAGER: manager, ids.PATH_TRAINER: trainer}
@@ -65,12 +74,22 @@ def _header(room: "Room", lang: str):
     return bar
 
 
-def layout(room: "Room", lang: str) -> html.Div:
-    """The whole room for one browser: shell around the map and every page (one shown at a time)."""
+def full_layout(room: "Room", lang: str) -> html.Div:
+    """The room with every page mounted: what the callbacks may refer to (the app's validation layout)."""
+    return layout(room, lang, lazy=False)
+
+
+def layout(room: "Room", lang: str, lazy: bool = True) -> html.Div:
+    """The whole room for one browser: shell around the map and every page (one shown at a time).
+
+    With `lazy`, the manager and trainer pages start empty and are filled on their first visit.
+    """
     training = room.namespace != "live"
-    pages = [html.Section(className="manager-pane", children=manager.layout(room, lang))]
+    pages = [html.Section(id=MANAGER_PANE, className=MANAGER_PANE + ("" if lazy else _MOUNTED),
+                          children=[] if lazy else manager.layout(room, lang))]
     if room.training is not None:
-        pages.append(html.Section(className="trainer-pane", children=trainer.layout(room, lang)))
+        pages.append(html.Section(id=TRAINER_PANE, className=TRAINER_PANE + ("" if lazy else _MOUNTED),
+                                  children=[] if lazy else trainer.layout(room, lang)))
     return html.Div(id=ids.SHELL, className="shell page-operator" + (" shell-training" if training else ""),
                     children=[
         dcc.Location(id=ids.LOCATION, refresh=False),
@@ -107,6 +126,19 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
     map_component.register_callbacks(app, room)
     for page in PAGES.values():
         page.register_callbacks(app, room)
+
+    def mount(page, path: str, pane: str) -> None:
+        """Fill a page's container the first time its path is visited; leave it mounted afterwards."""
+        @app.callback(Output(pane, "children"), Output(pane, "className"), Input(ids.LOCATION, "pathname"),
+                      State(pane, "className"), State(ids.LANG, "data"))
+        def _mount(pathname, cls, lang):
+            if pathname != path or _MOUNTED in (cls or ""):
+                raise PreventUpdate
+            return page.layout(room, lang), pane + _MOUNTED
+
+    mount(manager, ids.PATH_MANAGER, MANAGER_PANE)
+    if room.training is not None:
+        mount(trainer, ids.PATH_TRAINER, TRAINER_PANE)
 
     app.clientside_callback(_SHOW_PAGE, Output(ids.SHELL, "className"), Output(ids.INTERVAL_KPI, "disabled"),
                             Output(ids.INTERVAL_TRAINER, "disabled"), Input(ids.LOCATION, "pathname"),

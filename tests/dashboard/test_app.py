@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import plotly
+
 from dashboard import ids
 from dashboard.app import create_app
 from layouts.components.figures import history_figure
@@ -31,11 +33,16 @@ def test_layout_is_small_and_every_callback_id_is_in_it(store_kit, inventory):
     layout = json.loads(response.data)
     found = _ids_in(layout, [])
     assert len(found) == len(set(found)), "duplicate component ids"
+    # the manager and trainer pages mount on first visit: the validation layout holds every page
+    full = _ids_in(json.loads(json.dumps(app.validation_layout, cls=plotly.utils.PlotlyJSONEncoder)), [])
+    assert len(full) == len(set(full)), "duplicate component ids"
+    assert set(found) <= set(full)
+    assert ids.MANAGER not in found  # mounted when the user first goes to the contract page
     for callback in app.callback_map.values():
         for dep in callback["inputs"] + callback["state"]:
             if dep["id"].startswith("{"):  # pattern-matching ids belong to components rendered by callbacks
                 continue
-            assert dep["id"] in found, dep
+            assert dep["id"] in full, dep
     for layer in ids.LIVE_LAYERS.values():
         assert layer in found
     assert "Points lumineux" in response.data.decode()
