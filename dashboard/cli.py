@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 
@@ -40,21 +39,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _present(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with `only`, the subcommand's module is imported to add its flags."""
     parser = argparse.ArgumentParser(prog="vigie", description="Vigie, the urban operations control room.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        if not _present(module):
-            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == only:
             importlib.import_module(module).add_arguments(p)

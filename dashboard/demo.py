@@ -8,7 +8,6 @@ Ctrl-C (or when one of them dies).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import signal
 import subprocess
@@ -30,7 +29,6 @@ class Part:
     """One child process of the demo."""
 
     name: str
-    module: str
     argv: tuple[str, ...]
     where: str = ""
 
@@ -48,24 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not start the embedded broker; use KAFKA_BOOTSTRAP")
 
 
-def _available(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _parts(args: argparse.Namespace) -> list[Part]:
     sim = ["simulate", "--speed", str(args.speed)]
     if args.scenario:
         sim += ["--scenario", args.scenario]
-    parts = [
-        Part("simulator", "connectors.dijon.simulate_cmd", tuple(sim)),
-        Part("processor", "streams.process_cmd", ("process",)),
-        Part("dashboard", "dashboard.server", ("dashboard", "--port", str(args.port)),
-             f"http://127.0.0.1:{args.port}/"),
+    return [
+        Part("simulator", tuple(sim)),
+        Part("processor", ("process",)),
+        Part("dashboard", ("dashboard", "--port", str(args.port)), f"http://127.0.0.1:{args.port}/"),
     ]
-    return [p for p in parts if _available(p.module)]
 
 
 def _relay(name: str, stream) -> None:
@@ -127,12 +116,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # Build the inventory once, before the parts that all read it.
         subprocess.run([sys.executable, "-m", "dashboard.cli", "inventory"], env=env, check=True,
                        stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        for part in _parts(args):
+        parts = _parts(args)
+        for part in parts:
             procs[part.name] = _spawn(part, env)
             print(f"  {part.name:<10} pid {procs[part.name].pid}" + (f"  →  {part.where}" if part.where else ""))
         print("Ctrl-C stops everything.", flush=True)
-        dashboard = next((p for p in _parts(args) if p.name == "dashboard"), None)
-        if dashboard and args.open and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        dashboard = next(p for p in parts if p.name == "dashboard")
+        if args.open and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             threading.Timer(4.0, webbrowser.open, args=(dashboard.where,)).start()
         while not stop.wait(0.5):
             dead = [n for n, p in procs.items() if p.poll() is not None]

@@ -61,10 +61,10 @@ def _check_port_free(host: str, port: int) -> None:
             raise BrokerError(f"cannot use port {port} on {host}: {exc}") from None
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to send SIGTERM to this child process when its parent dies (Linux)."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` to this child process when its parent dies (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, sig)
 
 
 class EmbeddedBroker:

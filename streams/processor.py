@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import ctypes
 import gc
 import logging
 import math
@@ -30,6 +29,7 @@ from typing import Callable
 import orjson
 from kafka import ConsumerRebalanceListener, TopicPartition
 
+from .broker import die_with_parent
 from .config import Settings
 from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_producer, partition_key, partition_of
 from .rules import RuleSet, load_rules
@@ -236,18 +236,10 @@ class KafkaSource:
         self.consumer.close(autocommit=False)
 
 
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the fetcher never outlives its processor
-    except OSError:
-        pass
-
-
 def _fetcher_main(conn, bootstrap: str, topics: list[str], group_id: str, store_url: str, schema: str | None,
                   batch_size: int, overrides: dict, parent_pid: int) -> None:
     """The fetcher process: poll Kafka, ship record tuples and partition status to the processor."""
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)  # the fetcher never outlives its processor
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     if os.getppid() != parent_pid:
         return
