@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("streams.bench_cmd", "run a benchmark and print its figures as key=value lines"),
     "command": ("streams.command_cmd", "dim or switch lights, flash crossroads, with the room's safety checks"),
     "assets": ("streams.assets_cmd", "list assets with their live state (light level, power, mode)"),
+    "user": ("streams.user_cmd", "add users, change roles and passwords, list sessions (admins)"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }
 

@@ -146,6 +146,24 @@ TR_REC_START = "tr-rec-start"
 TR_REC_STOP = "tr-rec-stop"
 TR_REC_STATUS = "tr-rec-status"
 
+# access: the signed-in user's badge, the audit journal page
+__all__ += [
+    "AUDIT_ACTOR", "AUDIT_CATEGORY", "AUDIT_COUNT", "AUDIT_EXPORT", "AUDIT_GRID", "AUDIT_PEOPLE", "AUDIT_PERIOD",
+    "AUDIT_REFRESH", "AUDIT_TEXT", "CMD_CONFIRM_PASSWORD", "JOURNAL_PANE", "PATH_JOURNAL", "USER_BADGE",
+]
+PATH_JOURNAL = "/journal"
+JOURNAL_PANE = "journal-pane"
+USER_BADGE = "user-badge"
+AUDIT_ACTOR = "audit-actor"
+AUDIT_CATEGORY = "audit-category"
+AUDIT_PERIOD = "audit-period"
+AUDIT_TEXT = "audit-text"
+AUDIT_PEOPLE = "audit-people"
+AUDIT_REFRESH = "audit-refresh"
+AUDIT_EXPORT = "audit-export"
+AUDIT_COUNT = "audit-count"
+AUDIT_GRID = "audit-grid"
+
 # remote control ("Télécommande"): the form, its preview on the map, and the commands list
 __all__ += [
     "CMD_ACTION", "CMD_ASSET", "CMD_COMMUNE", "CMD_CONFIRM", "CMD_CONFIRM_BOX", "CMD_COUNT", "CMD_FEEDBACK",
@@ -161,6 +179,7 @@ CMD_MINUTES = "cmd-minutes"
 CMD_REASON = "cmd-reason"
 CMD_CONFIRM = "cmd-confirm"
 CMD_CONFIRM_BOX = "cmd-confirm-box"
+CMD_CONFIRM_PASSWORD = "cmd-confirm-password"
 CMD_PREVIEW = "cmd-preview"
 CMD_SEND = "cmd-send"
 CMD_COUNT = "cmd-count"

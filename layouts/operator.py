@@ -140,7 +140,7 @@ def layout(room: "Room", lang: str) -> html.Div:
         dcc.Store(id=ids.PANEL_DIGEST),
         html.Div(className="queue", children=[
             html.H2(t("tab.alerts", lang), className="pane-title"),
-            filters, actions,
+            filters, *([actions] if room.may("alert.act") else []),
             html.Div(id=ids.ACTION_FEEDBACK, className="feedback", role="status"),
             html.Div(className="grid-box", children=grid),
         ]),
@@ -151,8 +151,8 @@ def layout(room: "Room", lang: str) -> html.Div:
                                       children=asset_panel(room, None, lang))),
             dcc.Tab(label=t("tab.health", lang), value="health", className="tab", selected_className="tab-on",
                     children=html.Div(id=ids.HEALTH_PANEL, className="health-panel")),
-            dcc.Tab(label=t("tab.command", lang), value="command", className="tab", selected_className="tab-on",
-                    children=command_panel.layout(room, lang)),
+            *([dcc.Tab(label=t("tab.command", lang), value="command", className="tab", selected_className="tab-on",
+                       children=command_panel.layout(room, lang))] if room.may("command.send") else []),
         ]),
     ])
 
@@ -250,7 +250,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         comment = (comment or "").strip()
         if not alert_ids:
             return t("action.none_selected", lang), "feedback feedback-warn", no_update
-        actor = room.actor()
+        actor = room.require("alert.act", "alerts:" + ",".join(str(i) for i in alert_ids[:10]))
         if trigger == ids.ACTION_ACK:
             result, label = room.data.acknowledge(alert_ids, actor, comment), t("action.ack", lang)
         elif trigger == ids.ACTION_ASSIGN:

@@ -18,43 +18,93 @@ from dash.exceptions import PreventUpdate
 from dashboard import ids
 from dashboard.data import SEVERITIES
 from dashboard.i18n import t
-from layouts import manager, operator, trainer
+from layouts import journal, manager, operator, trainer
 from layouts.components import header, map as map_component
+from streams.access import pages_of
 
 if TYPE_CHECKING:
     from dash import Dash
 
     from dashboard.app import Room
 
-__all__ = ["MANAGER_PANE", "PAGES", "TRAINER_PANE", "full_layout", "layout", "page_switch", "register_callbacks",
-           "training_banner"]
+__all__ = ["JOURNAL_PANE", "MANAGER_PANE", "PAGES", "TRAINER_PANE", "full_layout", "layout", "no_access",
+           "page_switch", "register_callbacks", "training_banner", "user_badge"]
 
 # the containers of the pages mounted on first visit (their class says when they are)
 MANAGER_PANE = "manager-pane"
 TRAINER_PANE = "trainer-pane"
+JOURNAL_PANE = ids.JOURNAL_PANE
 _MOUNTED = " pane-mounted"
 
 # path -> page module exporting layout(room, lang) and register_callbacks(app, room)
-PAGES = {ids.PATH_OPERATOR: operator, ids.PATH_MANAGER: manager, ids.PATH_TRAINER: trainer}
+PAGES = {ids.PATH_OPERATOR: operator, ids.PATH_MANAGER: manager, ids.PATH_TRAINER: trainer,
+         ids.PATH_JOURNAL: journal}
+# page name (streams.access.pages_of) -> (path, nav label key, nav class, the pane it shows in)
+_NAV = {"operator": (ids.PATH_OPERATOR, "nav.operator", "nav-operator", None),
+        "manager": (ids.PATH_MANAGER, "nav.manager", "nav-manager", MANAGER_PANE),
+        "trainer": (ids.PATH_TRAINER, "nav.trainer", "nav-trainer", TRAINER_PANE),
+        "journal": (ids.PATH_JOURNAL, "nav.journal", "nav-journal", JOURNAL_PANE)}
 # the shell's class on each path (assets/vigie.css shows and hides the panes by it)
 _SHOW_PAGE = f"""function (pathname, shellClass) {{
     const manager = pathname === "{ids.PATH_MANAGER}", trainer = pathname === "{ids.PATH_TRAINER}";
-    if (!manager && !trainer) {{  // the map was hidden: let Leaflet measure its pane again
+    const journal = pathname === "{ids.PATH_JOURNAL}";
+    if (!manager && !trainer && !journal) {{  // the map was hidden: let Leaflet measure its pane again
         setTimeout(function () {{ window.dispatchEvent(new Event("resize")); }}, 30);
     }}
-    const page = manager ? "page-manager" : trainer ? "page-trainer" : "page-operator";
+    const page = manager ? "page-manager" : trainer ? "page-trainer" : journal ? "page-journal" : "page-operator";
     const training = (shellClass || "").includes("shell-training") ? " shell-training" : "";
     return ["shell " + page + training, !manager, !trainer];
 }}"""
 
 
-def page_switch(lang: str, trainer: bool = True) -> html.Nav:
-    """The header's page switch: operator room, contract KPIs, training (links, so the URL says where you are)."""
-    links = [dcc.Link(t("nav.operator", lang), href=ids.PATH_OPERATOR, className="nav-link nav-operator"),
-             dcc.Link(t("nav.manager", lang), href=ids.PATH_MANAGER, className="nav-link nav-manager")]
-    if trainer:
-        links.append(dcc.Link(t("nav.trainer", lang), href=ids.PATH_TRAINER, className="nav-link nav-trainer"))
+def page_switch(lang: str, pages: list[str]) -> html.Nav:
+    """The header's page switch: the pages the user may open (links, so the URL says where you are)."""
+    links = [dcc.Link(t(_NAV[p][1], lang), href=_NAV[p][0], className=f"nav-link {_NAV[p][2]}") for p in pages]
     return html.Nav(id=ids.NAV, className="page-switch", children=links)
+
+
+def user_badge(room: "Room", lang: str) -> html.Div:
+    """Who is signed in, with which role, and the sign-out button (a form posting the CSRF token)."""
+    from dashboard.auth import LOGOUT_PATH, current_session
+
+    session = current_session()
+    if session is None:
+        return html.Div(id=ids.USER_BADGE, className="user-badge")
+    return html.Div(id=ids.USER_BADGE, className="user-badge", children=[
+        html.Span(session.user.name, className="user-name"),
+        html.Span(t(f"role.{session.user.role}", lang), className=f"user-role role-{session.user.role}"),
+        html.Form(action=LOGOUT_PATH, method="POST", className="logout-form", children=[
+            dcc.Input(type="hidden", name="csrf", value=session.csrf),
+            html.Button(t("auth.logout", lang), type="submit", className="btn btn-logout")]),
+    ])
+
+
+def _pages(room: "Room") -> list[str]:
+    return [p for p in pages_of(room.role()) if p != "trainer" or room.training is not None]
+
+
+def no_access(room: "Room", lang: str) -> html.Div:
+    """What a signed-in user without the right to see this room gets: why, and where they may go."""
+    from dashboard.training import room_url
+    from streams.access import allowed
+
+    rooms = []
+    if room.training is not None and allowed(room.role(), "room.view", "train-room"):
+        rooms = [html.Li(html.A(f"{s['title']} · {s['name']}", href=room_url(s["name"]), className="training-link"))
+                 for s in room.training.sessions() if s.get("running")]
+    return html.Div(id=ids.SHELL, className="shell no-access", children=[
+        dcc.Location(id=ids.LOCATION, refresh=False),
+        html.Header(className="header", children=[
+            html.Div(className="brand", children=[html.Span(t("app.brand", lang), className="brand-name"),
+                                                  html.Span(t("app.subtitle", lang), className="brand-sub")]),
+            html.Div(className="header-tools", children=[user_badge(room, lang)])]),
+        html.Main(className="no-access-body", children=[
+            html.H2(t("auth.no_access", lang)),
+            html.P(t("auth.no_access_why", lang, role=t(f"role.{room.role()}", lang))),
+            *([html.H3(t("auth.training_rooms", lang)), html.Ul(rooms)] if rooms else
+              [html.P(t("auth.no_rooms", lang), className="hint")] if room.training is not None else []),
+        ]),
+    ])
 
 
 def training_banner(namespace: str, lang: str) -> html.Div:
@@ -67,29 +117,36 @@ def training_banner(namespace: str, lang: str) -> html.Div:
     ])
 
 
-def _header(room: "Room", lang: str):
+def _header(room: "Room", lang: str, pages: list[str]):
     bar = header.header(lang, room.namespace)
     if room.namespace == "live":
-        bar.children.insert(1, page_switch(lang, trainer=room.training is not None))
+        bar.children.insert(1, page_switch(lang, pages))
+    bar.children[-1].children.append(user_badge(room, lang))
     return bar
 
 
 def full_layout(room: "Room", lang: str) -> html.Div:
     """The room with every page mounted: what the callbacks may refer to (the app's validation layout)."""
-    return layout(room, lang, lazy=False)
+    return layout(room, lang, lazy=False, pages=list(_NAV) if room.training is not None else
+                  [p for p in _NAV if p != "trainer"])
 
 
-def layout(room: "Room", lang: str, lazy: bool = True) -> html.Div:
-    """The whole room for one browser: shell around the map and every page (one shown at a time).
+def layout(room: "Room", lang: str, lazy: bool = True, pages: list[str] | None = None) -> html.Div:
+    """The whole room for one browser: shell around the map and every page its user may open (one shown at a time).
 
-    With `lazy`, the manager and trainer pages start empty and are filled on their first visit.
+    With `lazy`, the manager, trainer and journal pages start empty and are filled on their first visit.
     """
+    if pages is None:
+        if not room.may("room.view"):
+            return no_access(room, lang)
+        pages = _pages(room) if room.namespace == "live" else ["operator"]
     training = room.namespace != "live"
-    pages = [html.Section(id=MANAGER_PANE, className=MANAGER_PANE + ("" if lazy else _MOUNTED),
-                          children=[] if lazy else manager.layout(room, lang))]
-    if room.training is not None:
-        pages.append(html.Section(id=TRAINER_PANE, className=TRAINER_PANE + ("" if lazy else _MOUNTED),
-                                  children=[] if lazy else trainer.layout(room, lang)))
+    panes = []
+    for name in pages:
+        pane = _NAV[name][3]
+        if pane is not None:
+            panes.append(html.Section(id=pane, className=pane + ("" if lazy else _MOUNTED),
+                                      children=[] if lazy else PAGES[_NAV[name][0]].layout(room, lang)))
     return html.Div(id=ids.SHELL, className="shell page-operator" + (" shell-training" if training else ""),
                     children=[
         dcc.Location(id=ids.LOCATION, refresh=False),
@@ -108,14 +165,14 @@ def layout(room: "Room", lang: str, lazy: bool = True) -> html.Div:
         dcc.Interval(id=ids.INTERVAL_EXPORT, interval=700, disabled=True),
         dcc.Interval(id=ids.INTERVAL_TRAINER, interval=1000, disabled=True),
         dcc.Store(id=ids.EXPORT_JOB),
-        _header(room, lang),
+        _header(room, lang, pages),
         *([training_banner(room.namespace, lang)] if training else []),
         *header.banner(lang),
         html.Main(className="body", children=[
             html.Section(className="map-pane", children=[map_component.map_view(room, lang),
                                                               map_component.legend(lang)]),
             html.Section(id=ids.PAGE, className="page-pane", children=operator.layout(room, lang)),
-            *pages,
+            *panes,
         ]),
     ])
 
@@ -127,18 +184,20 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
     for page in PAGES.values():
         page.register_callbacks(app, room)
 
-    def mount(page, path: str, pane: str) -> None:
+    def mount(page, path: str, pane: str, right: str) -> None:
         """Fill a page's container the first time its path is visited; leave it mounted afterwards."""
         @app.callback(Output(pane, "children"), Output(pane, "className"), Input(ids.LOCATION, "pathname"),
                       State(pane, "className"), State(ids.LANG, "data"))
         def _mount(pathname, cls, lang):
             if pathname != path or _MOUNTED in (cls or ""):
                 raise PreventUpdate
+            room.require(right, path)
             return page.layout(room, lang), pane + _MOUNTED
 
-    mount(manager, ids.PATH_MANAGER, MANAGER_PANE)
+    mount(manager, ids.PATH_MANAGER, MANAGER_PANE, "contract.view")
+    mount(journal, ids.PATH_JOURNAL, JOURNAL_PANE, "audit.view")
     if room.training is not None:
-        mount(trainer, ids.PATH_TRAINER, TRAINER_PANE)
+        mount(trainer, ids.PATH_TRAINER, TRAINER_PANE, "training.manage")
 
     app.clientside_callback(_SHOW_PAGE, Output(ids.SHELL, "className"), Output(ids.INTERVAL_KPI, "disabled"),
                             Output(ids.INTERVAL_TRAINER, "disabled"), Input(ids.LOCATION, "pathname"),

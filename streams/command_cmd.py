@@ -41,10 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--level", type=float, help="dimming level, 0-100 %% (dim)")
     parser.add_argument("--state", choices=("on", "off"), help="on or off (switch)")
     parser.add_argument("--minutes", type=float, default=60.0, help="duration before the programme resumes")
-    parser.add_argument("--user", required=True, help="the operator sending the command")
-    parser.add_argument("--role", default="operator", help="the operator's role (operator, supervisor, admin)")
+    parser.add_argument("--user", required=True,
+                        help="the operator sending the command (password: prompt, or VIGIE_PASSWORD)")
     parser.add_argument("--reason", required=True, help="why: written to the audit log")
-    parser.add_argument("--confirmed-by", dest="confirmed_by", help="second operator (large or crossroads commands)")
+    parser.add_argument("--confirmed-by", dest="confirmed_by", help="second operator (large or crossroads commands; password: prompt, or VIGIE_CONFIRM_PASSWORD)")
     parser.add_argument("--namespace", default=None, help="namespace the command is sent from (default: live)")
     parser.add_argument("--target-namespace", dest="target_namespace", default=None,
                         help="namespace whose equipment receives it (default: the same)")
@@ -63,7 +63,8 @@ def _action(args: argparse.Namespace) -> str:
 
 
 def check_command(store, *, assets, action: str, user: str, role: str, reason: str, minutes: float,
-                  level: float | None = None, confirmed_by: str | None = None, lamps=(), cabinets=(), signals=(),
+                  level: float | None = None, confirmed_by: str | None = None, confirmer_role: str | None = None,
+                  lamps=(), cabinets=(), signals=(),
                   commune: str | None = None, origin_namespace: str, target_namespace: str,
                   policy: CommandPolicy = CommandPolicy(), now_ms: int | None = None):
     """Select and check a command (rate limit from the store); return (request, selection) or raise CommandRefused."""
@@ -74,7 +75,7 @@ def check_command(store, *, assets, action: str, user: str, role: str, reason: s
     recent = store.count_commands(user, now - policy.rate_limit_window_s * 1000)
     request = prepare_command(selection, action=action, minutes=minutes, user=user, role=role, reason=reason,
                               now_ms=now, level=level, confirmed_by=confirmed_by or None,
-                              origin_namespace=origin_namespace, target_namespace=target_namespace,
+                              confirmer_role=confirmer_role, origin_namespace=origin_namespace, target_namespace=target_namespace,
                               recent_by_user=recent, policy=policy)
     return request, selection
 
@@ -139,6 +140,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return stop.code
 
 
+def _signatures(args: argparse.Namespace, settings: Settings, origin: str):
+    """The sender and the confirming operator (if any), each checked against their password and rights."""
+    from .store.accounts import Accounts
+    from .user_cmd import signed_in
+
+    accounts = Accounts.from_settings(settings)
+    try:
+        user = signed_in(accounts, args.user, "command.send", namespace=origin)
+        confirmer = None
+        if args.confirmed_by:
+            if args.confirmed_by == args.user:
+                raise _Stop("vigie command: refused: the confirming operator must be someone else")
+            confirmer = signed_in(accounts, args.confirmed_by, "command.confirm", env="VIGIE_CONFIRM_PASSWORD",
+                                  namespace=origin)
+    except SystemExit as refused:
+        raise _Stop(f"vigie command: refused: {str(refused).removeprefix('vigie: ')}") from None
+    return user, confirmer
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
@@ -163,10 +183,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise _Stop(f"vigie command: cannot read the store: {exc}", 1) from None
     if assets.empty:
         raise _Stop("vigie command: the store holds no inventory (run `vigie inventory` and `vigie process`)", 1)
+    user, confirmer = _signatures(args, settings, origin)
     try:
         request, selection = check_command(
-            store, assets=assets, action=action, user=args.user, role=args.role, reason=args.reason,
-            minutes=args.minutes, level=args.level, confirmed_by=args.confirmed_by, lamps=args.lamp,
+            store, assets=assets, action=action, user=user.name, role=user.role, reason=args.reason,
+            minutes=args.minutes, level=args.level, confirmed_by=confirmer.name if confirmer else None,
+            confirmer_role=confirmer.role if confirmer else None, lamps=args.lamp,
             cabinets=args.cabinet, signals=args.signal, commune=args.commune, origin_namespace=origin,
             target_namespace=target)
     except CommandRefused as refused:
@@ -180,7 +202,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise _Stop(f"vigie command: not sent: {exc}", 1) from None
     try:
         try:
-            send_command(store, producer, request, selection, namespace=target, role=args.role)
+            send_command(store, producer, request, selection, namespace=target, role=user.role)
         except BrokerUnavailable as exc:
             raise _Stop(f"vigie command: recorded but not sent: {exc}", 1) from None
         print(f"command {request.command_id} sent: {_describe(request, selection)}")

@@ -15,11 +15,11 @@ from typing import Iterable
 
 import pandas as pd
 
+from .access import allowed
 from .schemas import CommandRequest
 from .topics import LIVE, validate_namespace
 
 __all__ = [
-    "COMMAND_ROLES",
     "CommandPolicy",
     "CommandRefused",
     "Selection",
@@ -27,7 +27,6 @@ __all__ = [
     "select_targets",
 ]
 
-COMMAND_ROLES = frozenset({"operator", "supervisor", "admin"})
 LAMP_ACTIONS = frozenset({"dim", "switch_on", "switch_off"})
 SIGNAL_ACTIONS = frozenset({"flash", "normal"})
 
@@ -50,7 +49,6 @@ class CommandPolicy:
     max_minutes: int = 24 * 60
     rate_limit_count: int = 10
     rate_limit_window_s: int = 60
-    roles: frozenset[str] = COMMAND_ROLES
 
 
 @dataclass(frozen=True)
@@ -118,6 +116,7 @@ def prepare_command(
     now_ms: int,
     level: float | None = None,
     confirmed_by: str | None = None,
+    confirmer_role: str | None = None,
     origin_namespace: str = LIVE,
     target_namespace: str = LIVE,
     recent_by_user: int = 0,
@@ -128,7 +127,7 @@ def prepare_command(
     validate_namespace(target_namespace)
     if origin_namespace != LIVE and target_namespace == LIVE:
         raise CommandRefused("a training session cannot command live equipment")
-    if role not in policy.roles:
+    if not allowed(role, "command.send", origin_namespace):
         raise CommandRefused(f"the role {role!r} may not send commands")
     if not reason.strip():
         raise CommandRefused("a command needs a reason")
@@ -164,6 +163,8 @@ def prepare_command(
         )
     if confirmed_by and confirmed_by == user:
         raise CommandRefused("the confirming operator must be someone else")
+    if confirmed_by and not allowed(confirmer_role, "command.confirm", origin_namespace):
+        raise CommandRefused(f"the confirming operator's role {confirmer_role!r} may not confirm commands")
     return CommandRequest(
         asset_id=selection.scope,
         ts=now_ms,

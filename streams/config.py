@@ -22,6 +22,9 @@ class Settings:
     namespace: str = "live"
     max_future_s: float = 600.0
     command_timeout_s: float = 30.0
+    session_hours: float = 12.0  # a signed-in browser's lifetime: one shift
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
+    contact_retention_days: float = 90.0  # citizens' contact details are deleted after this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -35,6 +38,9 @@ class Settings:
             namespace=env.get("VIGIE_NAMESPACE", base.namespace),
             max_future_s=float(env.get("VIGIE_MAX_FUTURE_S", base.max_future_s)),
             command_timeout_s=float(env.get("VIGIE_COMMAND_TIMEOUT_S", base.command_timeout_s)),
+            session_hours=float(env.get("VIGIE_SESSION_HOURS", base.session_hours)),
+            secure_cookies=env.get("VIGIE_SECURE_COOKIES", "0").lower() in ("1", "true", "yes"),
+            contact_retention_days=float(env.get("VIGIE_CONTACT_RETENTION_DAYS", base.contact_retention_days)),
         )
 
     def with_(self, **changes) -> "Settings":

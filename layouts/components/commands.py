@@ -7,6 +7,7 @@ preview) and `DataSource.send_command`; the preview's assets are drawn by a laye
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -43,7 +44,8 @@ _WHY = (
     ("unknown target", "cmd.why.unknown"), ("the selection reaches no", "cmd.why.empty"),
     ("unknown action", "cmd.why.kind"), ("the dimming level", "cmd.why.level"), ("the duration", "cmd.why.duration"),
     ("rate limit", "cmd.why.rate"), ("this command reaches", "cmd.why.confirm"),
-    ("the confirming operator", "cmd.why.same"),
+    ("the confirming operator must", "cmd.why.same"), ("the confirming operator's role", "cmd.why.confirm_role"),
+    ("confirmation refused", "cmd.why.confirm_bad"), ("confirmation locked", "cmd.why.confirm_locked"),
 )
 
 
@@ -133,7 +135,10 @@ def layout(room: "Room", lang: str) -> html.Div:
                   className="cmd-reason", maxLength=500),
         html.Div(id=ids.CMD_CONFIRM_BOX, className="cmd-confirm", children=[
             dcc.Input(id=ids.CMD_CONFIRM, type="text", value="", placeholder=t("cmd.confirm", lang),
-                      className="cmd-confirm-input", maxLength=64),
+                      className="cmd-confirm-input", maxLength=64, autoComplete="off"),
+            dcc.Input(id=ids.CMD_CONFIRM_PASSWORD, type="password", value="",
+                      placeholder=t("cmd.confirm_password", lang), className="cmd-confirm-input cmd-confirm-password",
+                      autoComplete="new-password"),
             html.Span(t("cmd.confirm_hint", lang, n=POLICY.confirm_lamps_over), className="hint"),
         ]),
         html.Div(className="cmd-buttons", children=[
@@ -151,6 +156,27 @@ def _command(action, level, minutes, reason, confirm) -> dict:
     return {"action": action or "dim", "level": float(level) if action == "dim" and level is not None else None,
             "minutes": float(minutes) if minutes is not None else 0.0, "reason": reason or "",
             "confirmed_by": (confirm or "").strip() or None}
+
+
+def _second_operator(room: "Room", name: str | None, password: str | None) -> str | None:
+    """The confirming operator's role once their own password is checked (on this desk); None without one.
+
+    A wrong password counts as a failed sign-in of that name, so the sign-in rate limit holds here too.
+    """
+    from dashboard.auth import FAIL_WINDOW_S, MAX_FAILS_PER_NAME
+
+    name = (name or "").strip()
+    if not name:
+        return None
+    accounts = room.guard.accounts
+    since = int((time.time() - FAIL_WINDOW_S) * 1000)
+    if accounts.failures(name=name, since_ms=since) >= MAX_FAILS_PER_NAME:
+        raise CommandRefused("confirmation locked: too many wrong passwords for this name")
+    user = accounts.verify(name, password or "")
+    if user is None:
+        accounts.record(name[:64], "login.failed", "confirm", {"by": room.actor()})
+        raise CommandRefused("confirmation refused: wrong name or password of the second operator")
+    return user.role
 
 
 def register_callbacks(app: "Dash", room: "Room") -> None:
@@ -197,27 +223,31 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         return text, preview_geojson(assets, chosen), "cmd-confirm cmd-confirm-needed" if needs else "cmd-confirm"
 
     @app.callback(Output(ids.CMD_FEEDBACK, "children"), Output(ids.CMD_FEEDBACK, "className"),
-                  Output(ids.CMD_LIST, "children", allow_duplicate=True),
+                  Output(ids.CMD_LIST, "children", allow_duplicate=True), Output(ids.CMD_CONFIRM_PASSWORD, "value"),
                   Input(ids.CMD_SEND, "n_clicks"),
                   State(ids.CMD_TARGET, "value"), State(ids.CMD_COMMUNE, "value"), State(ids.SELECTED_ASSET, "data"),
                   State(ids.CMD_ACTION, "value"), State(ids.CMD_LEVEL, "value"), State(ids.CMD_MINUTES, "value"),
-                  State(ids.CMD_REASON, "value"), State(ids.CMD_CONFIRM, "value"), State(ids.LANG, "data"),
+                  State(ids.CMD_REASON, "value"), State(ids.CMD_CONFIRM, "value"),
+                  State(ids.CMD_CONFIRM_PASSWORD, "value"), State(ids.LANG, "data"),
                   prevent_initial_call=True)
-    def send(n, target, commune, selection, action, level, minutes, reason, confirm, lang):
+    def send(n, target, commune, selection, action, level, minutes, reason, confirm, confirm_password, lang):
         """Send the command through the room's checks, and say what happened."""
         if not n:
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         keywords = target_of(room, target, commune, selection)
         if not keywords:
-            return t("cmd.refused", lang, reason=t("cmd.why.empty", lang)), "feedback feedback-warn", no_update
+            return t("cmd.refused", lang, reason=t("cmd.why.empty", lang)), "feedback feedback-warn", no_update, ""
+        user = room.require("command.send", "command")
         try:
-            request, chosen = room.data.send_command(room.geo.inventory.assets, user=room.actor(), role="operator",
+            confirmer_role = _second_operator(room, confirm, confirm_password)
+            request, chosen = room.data.send_command(room.geo.inventory.assets, user=user, role=room.role(),
+                                                     confirmer_role=confirmer_role,
                                                      **_command(action, level, minutes, reason, confirm), **keywords)
         except CommandRefused as refused:
             text = t("cmd.refused", lang, reason=refusal_text(refused.reason, lang))
-            return text, "feedback feedback-warn", no_update
+            return text, "feedback feedback-warn", no_update, ""
         return (t("cmd.sent", lang, id=request.command_id, n=chosen.count), "feedback feedback-ok",
-                command_rows(room.data.commands(), lang))
+                command_rows(room.data.commands(), lang), "")
 
     @app.callback(Output(ids.CMD_LIST, "children"), Input(ids.INTERVAL_FAST, "n_intervals"),
                   State(ids.DETAIL_TABS, "value"), State(ids.LANG, "data"), prevent_initial_call=True)

@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from .engine import WRITE_OPTION
-from .schema import commands, counters, metadata, schema_migrations
+from .schema import commands, counters, metadata, report_contacts, schema_migrations, sessions, users
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
 
@@ -68,9 +68,15 @@ def _v2_commands(conn: Connection) -> None:
     commands.create(conn, checkfirst=True)
 
 
+def _v3_access(conn: Connection) -> None:
+    for table in (users, sessions, report_contacts):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: inventory, state, alerts, energy, health, audit, offsets, reports", _v1_initial),
     Migration(2, "commands: remote-control commands and their acknowledgement status", _v2_commands),
+    Migration(3, "access: users, sessions, and citizens' contact details apart from their reports", _v3_access),
 )
 
 

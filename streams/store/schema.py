@@ -36,10 +36,13 @@ __all__ = [
     "energy_hourly",
     "interventions",
     "metadata",
+    "report_contacts",
     "reports",
     "schema_migrations",
+    "sessions",
     "state_intervals",
     "stream_health",
+    "users",
 ]
 
 metadata = MetaData()
@@ -255,6 +258,44 @@ commands = Table(
     Index("ix_commands_status", "status"),
     Index("ix_commands_user_sent", "user", "sent_ts"),
     Index("ix_commands_seq", "seq"),
+)
+
+# a citizen's contact details, apart from the report: read only by the roles that call back,
+# deleted after the retention period (`streams.privacy`)
+report_contacts = Table(
+    "report_contacts", metadata,
+    Column("report_id", String(64), primary_key=True),
+    Column("name", String(200)),
+    Column("email", String(200)),
+    Column("phone", String(40)),
+    Column("received_ts", Ms, nullable=False),
+    Index("ix_report_contacts_received", "received_ts"),
+)
+
+# the people who sign in: a role each (`streams.access`), an Argon2 hash, never a password
+users = Table(
+    "users", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_ts", Ms, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("password_ts", Ms, nullable=False),
+    Column("last_login_ts", Ms),
+)
+
+# signed-in browsers: the SHA-256 of the cookie's token (a stolen table opens no session)
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_name", String(64), ForeignKey("users.name"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_ts", Ms, nullable=False),
+    Column("expires_ts", Ms, nullable=False),
+    Column("ended_ts", Ms),
+    Column("address", String(64)),
+    Index("ix_sessions_user", "user_name"),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)

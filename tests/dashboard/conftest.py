@@ -28,6 +28,41 @@ def inventory():
     return build_inventory(42)
 
 
+PASSWORD = "correct horse battery"  # every test user's password
+
+
+def user_named(accounts, role: str = "operator", name: str | None = None) -> str:
+    """The name of a user with this role (created on first use; password PASSWORD)."""
+    name = name or f"{role}-1"
+    if accounts.user(name) is None:
+        accounts.add_user(name, role, PASSWORD, by="test")
+    return name
+
+
+def session_of(app, role: str = "operator", name: str | None = None) -> tuple[str, str]:
+    """A signed-in session of such a user in the app's accounts: (cookie token, CSRF token)."""
+    accounts = app.server.config["VIGIE_ROOM"].guard.accounts
+    user = accounts.user(user_named(accounts, role, name))
+    token, session = accounts.open_session(user, ttl_s=3600, address="127.0.0.1")
+    return token, session.csrf
+
+
+def signed_client(app, role: str = "operator", name: str | None = None):
+    """A Flask test client signed in with this role; its POSTs carry the CSRF header."""
+    token, csrf = session_of(app, role, name)
+    client = app.server.test_client()
+    client.set_cookie("vigie_session", token)
+    client.set_cookie("_csrf_token", csrf)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf
+    return client
+
+
+@pytest.fixture()
+def signed():
+    """`signed(app, role="operator", name=None)`: a test client of the app signed in as such a user."""
+    return signed_client
+
+
 class StoreKit:
     """A migrated SQLite store in a temporary folder, and helpers to write what the processor would."""
 
@@ -98,6 +133,13 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._thread.join(5)
+
+    def sign_in(self, page, role: str = "operator", name: str | None = None) -> str:
+        """Give the page's browser a session of a user with this role (the sign-in form has tests of its own)."""
+        token, csrf = session_of(self.app, role, name)
+        page.context.add_cookies([{"name": "vigie_session", "value": token, "url": self.url},
+                                  {"name": "_csrf_token", "value": csrf, "url": self.url}])
+        return name or f"{role}-1"
 
 
 @pytest.fixture()

@@ -24,9 +24,9 @@ def _ids_in(node, found):
     return found
 
 
-def test_layout_is_small_and_every_callback_id_is_in_it(store_kit, inventory):
+def test_layout_is_small_and_every_callback_id_is_in_it(store_kit, inventory, signed):
     app = create_app(store_kit.settings, inventory=inventory)
-    client = app.server.test_client()
+    client = signed(app, "admin")
     response = client.get("/_dash-layout")
     assert response.status_code == 200
     assert len(response.data) < 40_000  # geometry comes by URL, never inline
@@ -48,17 +48,17 @@ def test_layout_is_small_and_every_callback_id_is_in_it(store_kit, inventory):
     assert "Points lumineux" in response.data.decode()
 
 
-def test_language_comes_from_the_cookie(store_kit, inventory):
+def test_language_comes_from_the_cookie(store_kit, inventory, signed):
     app = create_app(store_kit.settings, inventory=inventory)
-    client = app.server.test_client()
+    client = signed(app)
     client.set_cookie("vigie_lang", "en")
     assert "Light points" in client.get("/_dash-layout").data.decode()
 
 
-def test_tick_returns_patches_of_changes_only(store_kit, inventory):
+def test_tick_returns_patches_of_changes_only(store_kit, inventory, signed):
     store_kit.states([("LP-000002", "light", "on", ["lamp_failure"]), ("CAM-001", "camera", "offline", [])])
     app = create_app(store_kit.settings, inventory=inventory)
-    client = app.server.test_client()
+    client = signed(app)
     outputs = [f"{layer}.hideout" for layer in (ids.LAYER_LIGHTS, ids.LAYER_CABINETS, ids.LAYER_SIGNALS,
                                                  ids.LAYER_CAMERAS, ids.LAYER_WEATHER, ids.LAYER_BOLLARDS)]
     outputs += [f"{ids.LAYER_FAULTS}.hideout", f"{ids.SEQ}.data", f"{ids.ALERT_VERSION}.data", f"{ids.STATUS}.data"]

@@ -77,7 +77,8 @@ def _seed(kit, inventory, n_faults: int = 40) -> dict:
     return {"lights": lights, "alert_ids": alert_ids, "faulty": faulty}
 
 
-def _open(page, server):
+def _open(page, server, role="operator"):
+    server.sign_in(page, role)
     page.goto(server.url)
     page.wait_for_selector(".vigie-cluster", timeout=30_000)
     page.wait_for_selector(".ag-row", timeout=15_000)

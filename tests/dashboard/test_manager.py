@@ -216,6 +216,7 @@ def test_manager_page_in_the_browser(filled, serve, page, inventory, contract, b
     month_engine = _engine(filled, contract, inventory, "month")
     quarter_engine = _engine(filled, contract, inventory, "quarter")
     with serve(kit, stale_after_s=3600, clock=lambda: END) as server:
+        server.sign_in(page, "manager")
         page.goto(server.url)
         page.wait_for_selector(".vigie-map .vigie-signal", timeout=30_000)
         page.evaluate("window.__map = document.querySelector('.vigie-map')")
@@ -268,6 +269,7 @@ def test_manager_page_in_the_browser(filled, serve, page, inventory, contract, b
         english = browser.new_context(viewport={"width": 1920, "height": 1080})
         english.add_cookies([{"name": "vigie_lang", "value": "en", "url": server.url}])
         en = english.new_page()
+        server.sign_in(en, "manager")
         en.goto(server.url + "/contrat")
         en.wait_for_selector(".kpi-card", timeout=30_000)
         _assert_cards_equal_engine(en, month_engine, "en")

@@ -19,22 +19,24 @@ def test_flags_and_defaults():
     assert COMMANDS["dashboard"][0] == "dashboard.server"
 
 
-def test_tiles_add_a_base_layer(store_kit, inventory):
+def test_tiles_add_a_base_layer(store_kit, inventory, signed):
     from dashboard.app import create_app
 
     app = create_app(store_kit.settings, inventory=inventory, tiles="http://tiles.local/{z}/{x}/{y}.png",
                      tiles_attribution="© local")
-    layout = app.server.test_client().get("/_dash-layout").json
+    client = signed(app)
+    layout = client.get("/_dash-layout").json
+    assert "img-src 'self' data: blob: http://tiles.local" in client.get("/").headers["Content-Security-Policy"]
     text = json.dumps(layout, ensure_ascii=False)
     assert "http://tiles.local/{z}/{x}/{y}.png" in text and "© local" in text and "Tuiles" in text
 
 
-def test_a_training_room_says_so(tmp_path, inventory):
+def test_a_training_room_says_so(tmp_path, inventory, signed):
     from dashboard.app import create_app
     from streams.config import Settings
 
     app = create_app(Settings(data_dir=tmp_path, namespace="train-ice"), inventory=inventory)
-    text = json.dumps(app.server.test_client().get("/_dash-layout").json, ensure_ascii=False)
+    text = json.dumps(signed(app, "trainee").get("/_dash-layout").json, ensure_ascii=False)
     assert "FORMATION · train-ice" in text
     assert app.server.config["VIGIE_ROOM"].data.url.endswith("vigie-train-ice.db")
 

@@ -105,11 +105,11 @@ def test_desk_refuses_bad_starts(tmp_path):
     assert {c["name"] for c in desk.catalog()} >= {"storm-night", "cabinet-outage"}
 
 
-def test_session_rooms_are_routed(tmp_path, inventory):
+def test_session_rooms_are_routed(tmp_path, inventory, signed):
     from dashboard.app import create_app
 
     app = create_app(Settings(data_dir=tmp_path), inventory=inventory)
-    client = app.server.test_client()
+    client = signed(app, "trainer")
     assert client.get("/salle/ghost/").status_code == 404
     assert client.get("/salle/Bad%20Name/").status_code == 404
     r = client.get("/?session=drill")
@@ -146,6 +146,7 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
     desk = server.app.server.config["VIGIE_ROOM"].training
     try:
         with server:
+            server.sign_in(page, "trainer")
             page.goto(server.url + "/formation")
             page.wait_for_selector(".tr-card[data-source='scenario:cabinet-outage']", timeout=30_000)
             assert page.locator(".trainer").is_visible() and not page.locator(".map-pane").is_visible()
@@ -199,6 +200,7 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
             room = browser.new_page(viewport={"width": 1920, "height": 1080})
             room_errors = []
             room.on("pageerror", lambda exc: room_errors.append(str(exc)))
+            server.sign_in(room, "trainee")
             room.goto(server.url + "/salle/drill/")
             room.wait_for_selector(".training-banner", timeout=30_000)
             assert "FORMATION — session drill" in room.locator(".training-banner").inner_text()
@@ -235,6 +237,7 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
             english = browser.new_context(viewport={"width": 1920, "height": 1080})
             english.add_cookies([{"name": "vigie_lang", "value": "en", "url": server.url}])
             en = english.new_page()
+            server.sign_in(en, "trainer")
             en.goto(server.url + "/formation")
             en.wait_for_selector(".tr-session[data-session='drill'] .tr-badge[data-status='stopped']",
                                  timeout=30_000)

@@ -62,13 +62,19 @@ def test_every_refusal():
     assert "someone else" in refused(sig, action="flash", level=None, confirmed_by="alice")
     big = select_targets(ASSETS, commune="21231")
     assert big.count == 600 and "second operator" in refused(big)
+    assert "may not confirm" in refused(big, confirmed_by="bob", confirmer_role="manager")
+    assert "may not confirm" in refused(big, confirmed_by="bob")  # a name alone confirms nothing
+    assert "role 'trainee'" in refused(small, role="trainee")  # trainees command in training rooms only
+    assert "role 'operator'" in refused(small, role="operator", origin_namespace="train-a", target_namespace="train-a")
 
 
 def test_confirmed_commands_pass_and_policy_is_configurable():
     big = select_targets(ASSETS, commune="21231")
-    assert command(big, confirmed_by="bob").confirmed_by == "bob"
+    assert command(big, confirmed_by="bob", confirmer_role="supervisor").confirmed_by == "bob"
     assert command(big, policy=CommandPolicy(confirm_lamps_over=1000)).confirmed_by is None
-    flash = command(select_targets(ASSETS, signals=["SIG-001"]), action="flash", level=None, confirmed_by="bob")
+    flash = command(select_targets(ASSETS, signals=["SIG-001"]), action="flash", level=None, confirmed_by="bob",
+                    confirmer_role="operator")
     assert flash.action == "flash"
-    training = command(big, confirmed_by="bob", origin_namespace="train-a", target_namespace="train-a")
+    training = command(big, role="trainee", confirmed_by="bob", confirmer_role="trainee", origin_namespace="train-a",
+                       target_namespace="train-a")
     assert training.targets == ["commune:21231"]

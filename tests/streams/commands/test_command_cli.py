@@ -33,10 +33,28 @@ def inv() -> Inventory:
     return Inventory(communes=full.communes, assets=a[keep].reset_index(drop=True), lines=full.lines, seed=42)
 
 
+PASSWORD = "correct horse battery"
+
+
+def add_users(settings, monkeypatch) -> None:
+    """alice and bob (trainees: they command in this training namespace), mia (manager: may not command)."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from streams.store.accounts import Accounts
+
+    accounts = Accounts.from_settings(settings, hasher=PasswordHasher.from_parameters(CHEAPEST))
+    for name, role in (("alice", "trainee"), ("bob", "trainee"), ("mia", "manager")):
+        accounts.add_user(name, role, PASSWORD, by="test")
+    monkeypatch.setenv("VIGIE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("VIGIE_CONFIRM_PASSWORD", PASSWORD)
+
+
 @pytest.fixture
-def settings(tmp_path, inv):
+def settings(tmp_path, inv, monkeypatch):
     s = Settings(data_dir=tmp_path, namespace=NS, kafka_bootstrap="127.0.0.1:9")
     load_inventory_into(open_store(s, NS), inv)
+    add_users(s, monkeypatch)
     return s
 
 
@@ -48,7 +66,9 @@ def cli(module, argv, settings):
 
 BASE = ["--user", "alice", "--reason", "test", "--minutes", "60"]
 REFUSALS = [
-    (["dim", "--commune", COMMUNE, "--level", "50", "--role", "viewer"], "the role 'viewer' may not send commands"),
+    (["dim", "--commune", COMMUNE, "--level", "50", "--user", "mia"], "'mia' (manager) does not hold the right"),
+    (["dim", "--commune", COMMUNE, "--level", "50", "--user", "eve"], "wrong user name or password for 'eve'"),
+    (["flash", "--signal", "SIG-001", "--confirmed-by", "mia"], "'mia' (manager) does not hold the right"),
     (["dim", "--commune", COMMUNE, "--level", "150"], "between 0 and 100"),
     (["dim", "--commune", COMMUNE], "between 0 and 100"),
     (["dim", "--lamp", "LP-NOPE", "--level", "50"], "unknown target(s): LP-NOPE"),
@@ -73,8 +93,16 @@ def test_refusals_are_one_line_with_exit_code_2(settings, capsys, argv, message)
     assert not open_store(settings, NS).commands()
 
 
+def test_a_wrong_password_is_refused_and_audited(settings, capsys, monkeypatch):
+    monkeypatch.setenv("VIGIE_PASSWORD", "not the password")
+    assert cli(command_cmd, [*BASE, "dim", "--commune", COMMUNE, "--level", "50"], settings) == 2
+    assert "wrong user name or password for 'alice'" in capsys.readouterr().err
+    assert open_store(settings, "live").audit(actor="alice")[0]["action"] == "login.failed"
+    assert not open_store(settings, NS).commands()
+
+
 def test_an_empty_reason_is_refused(settings, capsys):
-    assert cli(command_cmd, ["dim", "--commune", COMMUNE, "--level", "5", "--user", "a", "--reason", " "],
+    assert cli(command_cmd, ["dim", "--commune", COMMUNE, "--level", "5", "--user", "alice", "--reason", " "],
                settings) == 2
     assert "a command needs a reason" in capsys.readouterr().err
 
@@ -94,11 +122,13 @@ def test_the_rate_limit_counts_the_users_commands_in_the_store(settings, capsys,
 
 
 @pytest.mark.kafka
-def test_a_command_is_sent_obeyed_by_the_simulator_and_waited_for(embedded_broker, tmp_path, inv, capsys):
+def test_a_command_is_sent_obeyed_by_the_simulator_and_waited_for(embedded_broker, tmp_path, inv, capsys,
+                                                                  monkeypatch):
     ensure_topics(embedded_broker.bootstrap, NS)
     settings = Settings(data_dir=tmp_path, namespace=NS, kafka_bootstrap=embedded_broker.bootstrap)
     store = open_store(settings, NS)
     load_inventory_into(store, inv)
+    add_users(settings, monkeypatch)
     sim = Simulator(inv, seed=3, start_ms=local_ms(date(2025, 1, 14), time(21, 0)))
     runner = Runner(sim, bootstrap=embedded_broker.bootstrap, namespace=NS, speed=60, duration_s=30, step_s=0.25,
                     out=io.StringIO())
