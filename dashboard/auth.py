@@ -185,8 +185,10 @@ class Guard:
             return None
         session = self.session(request.cookies.get(SESSION_COOKIE))
         if session is None:
-            if request.method == "GET" and not path.startswith(("/_dash-", "/geo/", "/exports/", "/assets/",
-                                                                 "/formation/debrief/", "/audit/")):
+            navigation = "text/html" in request.headers.get("Accept", "")  # a page, not a favicon or a fetch
+            if request.method == "GET" and navigation and not path.startswith(("/_dash-", "/geo/", "/exports/",
+                                                                               "/assets/", "/formation/debrief/",
+                                                                               "/audit/")):
                 return flask.redirect(f"{LOGIN_PATH}?next={quote(request.script_root + request.full_path.rstrip('?'))}")
             return _json({"error": "sign in first", "login": LOGIN_PATH}, 401)
         flask.g.vigie_session = session
@@ -307,7 +309,10 @@ class Guard:
         return flask.send_from_directory(ASSETS_DIR, "login.css", max_age=3600)
 
     def _login_page(self, lang: str, target: str, error: str | None, status: int) -> flask.Response:
-        token = secrets.token_urlsafe(24)
+        # one token per browser (several tabs, or a favicon fetch, must not invalidate the form shown)
+        token = flask.request.cookies.get(LOGIN_COOKIE) or ""
+        if not 20 <= len(token) <= 64 or not token.replace("-", "").replace("_", "").isalnum():
+            token = secrets.token_urlsafe(24)
         other = LANGS[1 - LANGS.index(lang)]
         message = f'<p class="login-error" role="alert">{html.escape(t(error, lang))}</p>' if error else ""
         body = f"""<!DOCTYPE html>

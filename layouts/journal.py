@@ -16,6 +16,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.i18n import t
+from layouts.operator import GRID_THEME
 from streams.audit import CATEGORIES, AuditFilter, audit_csv, local_time, query_audit
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def layout(room: "Room", lang: str) -> html.Div:
     return html.Div(className="journal", children=[
         html.H2(t("audit.title", lang), className="pane-title"),
         html.P(t("audit.lead", lang), className="hint"),
-        html.Div(className="filters journal-filters", children=[
+        html.Div(className="journal-filters", children=[
             dcc.Input(id=ids.AUDIT_ACTOR, type="text", placeholder=t("audit.actor", lang), debounce=True,
                       className="audit-actor"),
             dcc.Dropdown(id=ids.AUDIT_CATEGORY, placeholder=t("audit.category", lang), clearable=True,
@@ -79,7 +80,7 @@ def layout(room: "Room", lang: str) -> html.Div:
             id=ids.AUDIT_GRID, columnDefs=columns, rowData=[], getRowId="params.data.id",
             className="alert-grid", style={"height": "100%", "width": "100%"},
             defaultColDef={"sortable": True, "resizable": True, "suppressMovable": True},
-            dashGridOptions={"rowHeight": 34, "headerHeight": 36, "animateRows": False, "suppressCellFocus": True,
+            dashGridOptions={"theme": {"function": GRID_THEME}, "rowHeight": 34, "headerHeight": 36, "animateRows": False, "suppressCellFocus": True,
                              "localeText": {"noRowsToShow": t("audit.none", lang)}, "tooltipShowDelay": 300})),
     ])
 

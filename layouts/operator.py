@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dashboard.app import Room
 
 __all__ = [
-    "DOMAINS", "MAX_ROWS", "TEAMS", "column_defs", "dropdown_labels", "grid_rows", "health_table", "layout",
+    "DOMAINS", "GRID_THEME", "MAX_ROWS", "TEAMS", "column_defs", "dropdown_labels", "grid_rows", "health_table", "layout",
     "panel_digest", "refusal", "register_callbacks",
 ]
 
@@ -31,7 +31,7 @@ TEAMS = ("lighting", "traffic", "video", "roads", "police")
 MAX_ROWS = 1000  # worst first; beyond this the header counts tell the size of the backlog
 _CLICK_LAYERS = (ids.LAYER_LIGHTS, ids.LAYER_FAULTS, ids.LAYER_CABINETS, ids.LAYER_SIGNALS, ids.LAYER_CAMERAS,
                  ids.LAYER_WEATHER, ids.LAYER_BOLLARDS, ids.LAYER_ALERTS, ids.LAYER_REPORTS)
-_GRID_THEME = ("themeQuartz.withParams({backgroundColor: '#0f151d', foregroundColor: '#dbe4ee', "
+GRID_THEME = ("themeQuartz.withParams({backgroundColor: '#0f151d', foregroundColor: '#dbe4ee', "
                "headerBackgroundColor: '#17202b', headerTextColor: '#9fb3c8', borderColor: '#26323f', "
                "accentColor: '#4ea1ff', oddRowBackgroundColor: '#121a24', rowHoverColor: '#1c2837', "
                "selectedRowBackgroundColor: '#1d3350', fontSize: 15, headerFontSize: 14, "
@@ -128,7 +128,7 @@ def layout(room: "Room", lang: str) -> html.Div:
         rowClassRules={"row-critical-unack": "params.data.severity === 'critical' && params.data.state === 'open'",
                        "row-overdue": "vigieUrgency(params.data) === 'due-overdue'"},
         dashGridOptions={
-            "theme": {"function": _GRID_THEME},
+            "theme": {"function": GRID_THEME},
             "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
                              "enableClickSelection": False},
             "rowHeight": 40, "headerHeight": 38, "animateRows": False, "suppressCellFocus": True,

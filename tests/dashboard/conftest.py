@@ -171,13 +171,31 @@ def browser():
             browser.close()
 
 
-@pytest.fixture()
-def page(browser):
-    """A fresh page at a large-screen size; console errors are collected in `page.errors`."""
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+def _page(browser, *, bypass_csp: bool):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=bypass_csp)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return context, page
+
+
+@pytest.fixture()
+def page(browser):
+    """A fresh page at a large-screen size; console errors are collected in `page.errors`.
+
+    Playwright's `wait_for_function` evaluates strings, which the room's Content-Security-Policy
+    forbids: this page bypasses the policy; `strict_page` keeps it (tests/dashboard/test_access_browser.py).
+    """
+    context, page = _page(browser, bypass_csp=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture()
+def strict_page(browser):
+    """A page that obeys the room's Content-Security-Policy; CSP violations land in `page.errors`."""
+    context, page = _page(browser, bypass_csp=False)
     yield page
     context.close()
 

@@ -66,9 +66,9 @@ def test_nothing_is_served_without_a_session_but_health_and_sign_in(app):
     assert client.get("/healthz").json == {"status": "ok", "store": True}
     assert client.get("/login").status_code == 200
     for path in ("/", "/contrat", "/formation", "/journal"):
-        r = client.get(path)
+        r = client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
         assert r.status_code == 302 and r.headers["Location"].startswith("/login?next="), path
-    for path in ("/_dash-layout", "/_dash-dependencies", "/geo/lights.geojson", "/assets/vigie.css",
+    for path in ("/favicon.ico", "/_dash-layout", "/_dash-dependencies", "/geo/lights.geojson", "/assets/vigie.css",
                  "/exports/x/report.pdf", "/audit/export.csv", "/formation/debrief/x/debrief.json",
                  "/_dash-component-suites/dash/deps/polyfill@7.v4_4_1m1.12.1.min.js"):
         assert client.get(path).status_code == 401, path

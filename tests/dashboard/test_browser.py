@@ -77,8 +77,8 @@ def _seed(kit, inventory, n_faults: int = 40) -> dict:
     return {"lights": lights, "alert_ids": alert_ids, "faulty": faulty}
 
 
-def _open(page, server, role="operator"):
-    server.sign_in(page, role)
+def _open(page, server, role="operator", name=None):
+    server.sign_in(page, role, name)
     page.goto(server.url)
     page.wait_for_selector(".vigie-cluster", timeout=30_000)
     page.wait_for_selector(".ag-row", timeout=15_000)
@@ -125,14 +125,14 @@ def test_an_alert_acknowledged_in_the_ui_is_acknowledged_in_the_store(store_kit,
     seeded = _seed(store_kit, inventory)
     critical = seeded["alert_ids"][0]
     with serve(store_kit, stale_after_s=3600) as server:
-        _open(page, server)
+        _open(page, server, name="anne")
         row = page.locator(f".ag-center-cols-container .ag-row[row-id='{critical}']")
         assert "Ouverte" in row.inner_text()
         page.locator(f".ag-pinned-left-cols-container .ag-row[row-id='{critical}'] input, "
                      f".ag-center-cols-container .ag-row[row-id='{critical}'] input").first.check()
         page.click("#action-ack")
         assert _wait(lambda: store_kit.store.alert(critical)["state"] == "acknowledged", timeout=8)
-        assert store_kit.store.alert(critical)["acknowledged_by"] == "operator"
+        assert store_kit.store.alert(critical)["acknowledged_by"] == "anne"  # the signed-in operator, not a seat
         assert _wait(lambda: "Acquittée" in row.inner_text(), timeout=6)
         assert "1 alerte" in page.locator("#action-feedback").inner_text()
         page.screenshot(path=str(artifacts / "02-acknowledged.png"))
@@ -227,7 +227,7 @@ def test_a_new_critical_alert_flashes_and_english_switch(store_kit, serve, page,
         lamp = seeded["lights"].iloc[200]
         store_kit.alerts([{"asset_id": lamp.asset_id, "severity": "critical", "title": "Armoire hors tension",
                            "lat": lamp.lat, "lon": lamp.lon, "due_in_s": 7000}])
-        page.wait_for_function("document.body.classList.contains('vigie-flash')", timeout=6_000)
+        page.wait_for_function("() => document.body.classList.contains('vigie-flash')", timeout=6_000)
         page.screenshot(path=str(artifacts / "06-new-critical.png"))
         assert page.evaluate("window.vigie.sounds") == 1
         # muted: the next critical alert flashes but stays silent

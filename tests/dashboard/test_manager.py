@@ -266,7 +266,7 @@ def test_manager_page_in_the_browser(filled, serve, page, inventory, contract, b
         assert not page.locator(".manager").is_visible()
         assert page.errors == []
 
-        english = browser.new_context(viewport={"width": 1920, "height": 1080})
+        english = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
         english.add_cookies([{"name": "vigie_lang", "value": "en", "url": server.url}])
         en = english.new_page()
         server.sign_in(en, "manager")

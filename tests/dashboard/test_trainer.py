@@ -197,7 +197,7 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
 
             # the session's room, served by the same server, says loudly it is a training room
             assert page.get_attribute("#tr-view-room", "href") == "/salle/drill/"
-            room = browser.new_page(viewport={"width": 1920, "height": 1080})
+            room = browser.new_page(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
             room_errors = []
             room.on("pageerror", lambda exc: room_errors.append(str(exc)))
             server.sign_in(room, "trainee")
@@ -234,7 +234,7 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
             assert not pid_alive(processor)  # no child process left
             assert page.errors == []
 
-            english = browser.new_context(viewport={"width": 1920, "height": 1080})
+            english = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
             english.add_cookies([{"name": "vigie_lang", "value": "en", "url": server.url}])
             en = english.new_page()
             server.sign_in(en, "trainer")

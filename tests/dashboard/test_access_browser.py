@@ -1,0 +1,78 @@
+"""Sign-in, the room under its Content-Security-Policy, sign-out and the audit journal, in headless Chromium.
+
+These pages obey the policy (no `bypass_csp`): the map, the queue and an acknowledgement
+(Dash's renderer sending the CSRF header) must work with no violation reported.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery"
+
+
+def _wait(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sign_in_work_under_the_policy_sign_out_and_read_the_journal(store_kit, serve, strict_page, browser,
+                                                                     inventory, artifacts):
+    page = strict_page
+    lamp = inventory.assets[inventory.assets["kind"] == "light"].iloc[10]
+    [alert_id] = store_kit.alerts([{"asset_id": lamp.asset_id, "severity": "major", "lat": lamp.lat,
+                                    "lon": lamp.lon}])
+    store_kit.heartbeat()
+    with serve(store_kit, stale_after_s=3600) as server:
+        accounts = server.app.server.config["VIGIE_ROOM"].guard.accounts
+        accounts.add_user("anne", "operator", PASSWORD, by="test")
+        accounts.add_user("sam", "supervisor", PASSWORD, by="test")
+
+        page.goto(server.url + "/")
+        page.wait_for_selector("form input[name=password]")
+        assert page.url.startswith(server.url + "/login?next=")
+        page.fill("#user", "anne")
+        page.fill("#password", "wrong password")
+        page.click("button[type=submit]")
+        page.wait_for_selector(".login-error")
+        assert "incorrect" in page.inner_text(".login-error")
+        page.screenshot(path=str(artifacts / "access-01-login-refused.png"))
+        page.fill("#user", "anne")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector(".vigie-cluster", timeout=30_000)
+        page.wait_for_selector(f".ag-row[row-id='{alert_id}']", timeout=15_000)
+        assert "anne" in page.inner_text(".user-badge") and "opérateur" in page.inner_text(".user-badge")
+        assert page.locator(".nav-manager").count() == 0  # an operator has no contract page
+        page.locator(f".ag-row[row-id='{alert_id}'] input").first.check()
+        page.click("#action-ack")
+        assert _wait(lambda: store_kit.store.alert(alert_id)["state"] == "acknowledged")
+        assert store_kit.store.alert(alert_id)["acknowledged_by"] == "anne"
+        page.screenshot(path=str(artifacts / "access-02-room-signed-in.png"))
+        assert not page.errors, page.errors  # nothing blocked by the policy, no script error
+
+        page.click(".btn-logout")
+        page.wait_for_selector("form input[name=password]")
+        assert page.request.get(server.url + "/_dash-layout").status == 401
+
+        page.fill("#user", "sam")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector(".nav-journal", timeout=30_000)
+        page.click(".nav-journal")
+        page.wait_for_selector("#audit-grid .ag-row", timeout=15_000)
+        page.fill("#audit-actor", "anne")
+        page.press("#audit-actor", "Enter")
+        page.wait_for_selector("#audit-grid .ag-row >> text=alert.acknowledge", timeout=15_000)
+        text = page.inner_text("#audit-grid")
+        assert "login.failed" in text and "login.ok" in text and "logout" in text
+        page.screenshot(path=str(artifacts / "access-03-journal.png"))
+        assert not page.errors, page.errors
