@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -91,6 +92,35 @@ def _stop_all(procs: dict[str, subprocess.Popen]) -> None:
             proc.wait()
 
 
+# one demo seat per role: name, role (their passwords are drawn again at every start of the demo)
+SEATS = (("admin", "admin"), ("operateur", "operator"), ("superviseur", "supervisor"),
+         ("gestionnaire", "manager"), ("formateur", "trainer"), ("stagiaire", "trainee"))
+
+
+def demo_seats(settings: Settings) -> list[tuple[str, str, str]]:
+    """Make one user per role for this demo and draw their passwords: (name, role, password).
+
+    Only seats the demo created itself get a new password; a seat someone created or changed by
+    hand (another creator, another role) is left alone and listed without a password.
+    """
+    from streams.store.accounts import Accounts
+
+    accounts = Accounts.from_settings(settings)
+    known = {u["name"]: u for u in accounts.users()}
+    seats = []
+    for name, role in SEATS:
+        password = secrets.token_urlsafe(12)
+        user = known.get(name)
+        if user is None:
+            accounts.add_user(name, role, password, by="demo")
+        elif user["created_by"] == "demo" and user["role"] == role:
+            accounts.set_password(name, password, by="demo")
+        else:
+            password = "(unchanged)"
+        seats.append((name, role, password))
+    return seats
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Start every part of the room, print where they are, and wait for Ctrl-C."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -116,10 +146,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # Build the inventory once, before the parts that all read it.
         subprocess.run([sys.executable, "-m", "dashboard.cli", "inventory"], env=env, check=True,
                        stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        seats = demo_seats(settings)
         parts = _parts(args)
         for part in parts:
             procs[part.name] = _spawn(part, env)
             print(f"  {part.name:<10} pid {procs[part.name].pid}" + (f"  →  {part.where}" if part.where else ""))
+        print(f"  sign in at {next(p.where for p in parts if p.name == 'dashboard')} "
+              "with one seat per role (passwords drawn for this run):")
+        for name, role, password in seats:
+            print(f"             {name:<13} {role:<11} {password}")
+        print("  add your own users: vigie user add NAME --role ROLE --by admin")
         print("Ctrl-C stops everything.", flush=True)
         dashboard = next(p for p in parts if p.name == "dashboard")
         if args.open and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -40,6 +40,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             print(f"vigie dashboard: {exc}", file=sys.stderr)
             return 2
+    from streams.store.accounts import AccountError, Accounts, first_admin
+
+    try:
+        created = first_admin(Accounts.from_settings(settings))
+    except AccountError as exc:
+        print(f"vigie dashboard: {exc.reason}", file=sys.stderr)
+        return 2
+    if created:
+        print(f"vigie dashboard: first admin {created!r} created", flush=True)
     app = create_app(settings, tiles=args.tiles, tiles_attribution=args.tiles_attribution,
                      stale_after_s=args.stale_after)
     room = app.server.config["VIGIE_ROOM"]

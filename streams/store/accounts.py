@@ -27,9 +27,10 @@ from streams.access import check_role
 from .engine import WRITE_OPTION
 from .schema import audit_log, sessions, users
 
-__all__ = ["MIN_PASSWORD", "AccountError", "Accounts", "Session", "User", "first_admin", "hash_token"]
+__all__ = ["ADMIN_ENV", "MIN_PASSWORD", "AccountError", "Accounts", "Session", "User", "first_admin", "hash_token"]
 
 MIN_PASSWORD = 12
+ADMIN_ENV = ("VIGIE_ADMIN_USER", "VIGIE_ADMIN_PASSWORD")  # the first admin's name and password
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 
 
@@ -271,8 +272,8 @@ def first_admin(accounts: Accounts, *, environ=None, interactive: bool | None = 
     if accounts.count_admins():
         return None
     env = os.environ if environ is None else environ
-    name = env.get("VIGIE_ADMIN_USER") or "admin"
-    password = env.get("VIGIE_ADMIN_PASSWORD")
+    name = env.get(ADMIN_ENV[0]) or "admin"
+    password = env.get(ADMIN_ENV[1])
     if not password:
         if interactive is None:
             interactive = sys.stdin.isatty()
