@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "command": ("streams.command_cmd", "dim or switch lights, flash crossroads, with the room's safety checks"),
     "assets": ("streams.assets_cmd", "list assets with their live state (light level, power, mode)"),
     "user": ("streams.user_cmd", "add users, change roles and passwords, list sessions (admins)"),
+    "privacy": ("streams.privacy", "delete citizens' contact details older than the retention period"),
     "demo": ("dashboard.demo", "run the whole room on one machine (broker, simulator, processor, dashboard)"),
 }
 

@@ -1,4 +1,7 @@
-"""The recorder: copies chosen Kafka topics into a recording folder, for hours, with bounded memory."""
+"""The recorder: copies chosen Kafka topics into a recording folder, for hours, with bounded memory.
+
+Citizens' contact details are dropped on the way (`streams.privacy.scrub_contact`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from .kafka import BrokerUnavailable, make_consumer
+from .privacy import scrub_contact
 from .recording import Manifest, RecordingWriter, RollPolicy
 from .schemas import now_ms
 from .topics import LIVE, namespace_topics, parse_topic, validate_namespace
@@ -146,7 +150,8 @@ class Recorder:
                             ts = m.timestamp if m.timestamp is not None and m.timestamp >= 0 else now_ms()
                             if ts < min_ts:
                                 continue
-                            writer.append(tp.topic, tp.partition, m.offset, ts, m.key, m.value, m.headers or None)
+                            writer.append(tp.topic, tp.partition, m.offset, ts, m.key, scrub_contact(m.value),
+                                          m.headers or None)
                             self._events += 1
                     writer.roll_due()
             self._finish("stopped")

@@ -16,9 +16,11 @@ from msgspec import Meta
 
 __all__ = [
     "ALERT_STATES",
+    "EMAIL_PATTERN",
     "EVENT_TYPES",
     "INCIDENT_CATEGORIES",
     "METROPOLIS_BBOX",
+    "PHONE_PATTERN",
     "SEVERITIES",
     "AlertTransition",
     "BusPriority",
@@ -51,6 +53,8 @@ Pct = Annotated[float, Meta(ge=0, le=100)]
 Lat = Annotated[float, Meta(ge=-90, le=90)]
 Lon = Annotated[float, Meta(ge=-180, le=180)]
 ShortText = Annotated[str, Meta(max_length=200)]
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PHONE_PATTERN = r"^\+?[0-9 ().\-]{6,40}$"
 NonNeg = Annotated[float, Meta(ge=0)]
 
 SEVERITIES = ("critical", "major", "minor", "info")
@@ -199,10 +203,22 @@ class IncidentReport(Event, tag="incident.report"):
     media_url: Annotated[str, Meta(max_length=500)] | None = None
     external_id: ShortText | None = None
     asset_ref: AssetId | None = None
+    # the reporter's contact, if they left one: personal data, stored apart from the report by the
+    # processor, shown only to the roles that call back, deleted after the retention period
+    contact_name: Annotated[str, Meta(max_length=200)] | None = None
+    contact_email: Annotated[str, Meta(max_length=200, pattern=EMAIL_PATTERN)] | None = None
+    contact_phone: Annotated[str, Meta(max_length=40, pattern=PHONE_PATTERN)] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_position(self.lat, self.lon)
+
+    @property
+    def contact(self) -> dict | None:
+        """The reporter's contact details (name, email, phone), None when they left none."""
+        if not (self.contact_name or self.contact_email or self.contact_phone):
+            return None
+        return {"name": self.contact_name, "email": self.contact_email, "phone": self.contact_phone}
 
 
 class CommandRequest(Event, tag="command.request"):

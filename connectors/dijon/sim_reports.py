@@ -86,11 +86,23 @@ class Reports:
         out.append(IncidentReport(
             asset_id=f"{self.prefix}{self.count:05d}", ts=int(ts), category=category, lat=round(lat, 6),
             lon=round(lon, 6), source=source, description=texts[int(rng.integers(len(texts)))],
-            address=address, asset_ref=asset_ref,
+            address=address, asset_ref=asset_ref, **self._contact(source),
         ))
         if rng.random() < FOLLOW_UP_SHARE:
             later = int(ts + rng.integers(10 * MINUTE_MS, 120 * MINUTE_MS))
             self.agenda.push(later, self._follow_up, (category, lat, lon, asset_ref, address, source))
+
+    def _contact(self, source: str) -> dict:
+        """A made-up contact (example.org) on three citizen or app reports in five; agents leave none.
+
+        Drawn from the report's number, not from the generator, so the rest of the simulation is
+        the same with or without contacts.
+        """
+        n = self.count
+        if source not in ("citizen", "app") or n % 5 >= 3:
+            return {}
+        return {"contact_name": f"Habitant {n:05d}", "contact_email": f"habitant{n:05d}@example.org",
+                "contact_phone": f"+33 3 80 {n // 100 % 100:02d} {n % 100:02d} {(n * 7) % 100:02d}"}
 
     def _follow_up(self, ts: int, payload: tuple, out: list) -> None:
         category, lat, lon, asset_ref, address, source = payload

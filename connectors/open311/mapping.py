@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from connectors.feed import Rejected, classify_incident, make_event, parse_time_ms, safe_asset_id
-from streams.schemas import METROPOLIS_BBOX, IncidentReport
+from streams.schemas import EMAIL_PATTERN, METROPOLIS_BBOX, PHONE_PATTERN, IncidentReport
 
 __all__ = ["FIELDS", "ID_PREFIX", "MAPPED", "NOT_MAPPED", "Field", "external_id_of", "in_bbox", "report_fields",
            "to_report"]
@@ -65,6 +66,22 @@ def _description(request: Mapping[str, Any], categories: Mapping[str, str], now_
     return text[:2000]
 
 
+def _text_join(request: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    text = " ".join(p for p in (_text(request, k, 100) for k in keys) if p)
+    return text[:200] or None
+
+
+def _email(request: Mapping[str, Any]) -> str | None:
+    """The reporter's email when it looks like one (a malformed one is dropped, not the report)."""
+    value = _text(request, "email", 200)
+    return value if value and re.match(EMAIL_PATTERN, value) else None
+
+
+def _phone(request: Mapping[str, Any]) -> str | None:
+    value = _text(request, "phone", 40)
+    return value if value and re.match(PHONE_PATTERN, value) else None
+
+
 def external_id_of(request: Mapping[str, Any]) -> str:
     """The service_request_id as text, or Rejected when missing (no de-duplication without it)."""
     raw = request.get("service_request_id")
@@ -85,6 +102,10 @@ FIELDS: tuple[Field, ...] = (
     Field("address", ("address",), lambda r, c, n: _text(r, "address", 200)),
     Field("media_url", ("media_url",), lambda r, c, n: _text(r, "media_url", 500)),
     Field("external_id", ("service_request_id",), lambda r, c, n: external_id_of(r)),
+    # GeoReport v2 contact fields (present on servers that share them with the city's own services)
+    Field("contact_name", ("first_name", "last_name"), lambda r, c, n: _text_join(r, ("first_name", "last_name"))),
+    Field("contact_email", ("email",), lambda r, c, n: _email(r)),
+    Field("contact_phone", ("phone",), lambda r, c, n: _phone(r)),
 )
 MAPPED = sorted({s for f in FIELDS for s in f.sources})
 NOT_MAPPED = ("agency_responsible", "service_notice", "expected_datetime", "address_id", "zipcode", "token",

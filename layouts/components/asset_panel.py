@@ -85,6 +85,22 @@ def _report_head(report: dict, now: int, lang: str) -> list:
     ]
 
 
+def _contact(room: "Room", report_id: str, lang: str) -> list:
+    """The reporter's contact, for the roles that call back; each showing is audited."""
+    from streams.privacy import contact_of
+
+    store = room.data.store()
+    contact = contact_of(store.engine, report_id) if store is not None else None
+    if contact is None:
+        return [html.Div(className="contact-box", children=[html.H4(t("contact.title", lang)),
+                                                            html.P(t("contact.none", lang), className="hint")])]
+    if room.guard is not None:
+        room.guard.accounts.record(room.actor(), "privacy.view", f"report:{report_id}", {"namespace": room.namespace})
+    rows = [_row(t(f"contact.{k}", lang), contact[k]) for k in ("name", "email", "phone") if contact.get(k)]
+    return [html.Div(className="contact-box", children=[html.H4(t("contact.title", lang)),
+                                                        html.Div(className="kv-grid", children=rows)])]
+
+
 def _cameras(room: "Room", lat: float, lon: float, lang: str) -> list:
     cams = room.geo.cameras_near(float(lat), float(lon), 300.0)[:8]
     out: list = [html.H4(t("asset.cameras", lang))]
@@ -138,6 +154,8 @@ def asset_panel(room: "Room", selection: dict | None, lang: str) -> list:
                                    className="btn btn-command", n_clicks=0))
     if report is not None:
         out += _report_head(report, now, lang)
+        if room.may("contacts.view"):
+            out += _contact(room, report["report_id"], lang)
     if alert is not None and alert["id"] not in {a["id"] for a in alerts}:
         out += [html.H4(t("asset.incident", lang)),
                 html.Ul(className="mini-alerts", children=[_alert_item(alert, lang)])]
