@@ -76,3 +76,26 @@ def test_sign_in_work_under_the_policy_sign_out_and_read_the_journal(store_kit, 
         assert "login.failed" in text and "login.ok" in text and "logout" in text
         page.screenshot(path=str(artifacts / "access-03-journal.png"))
         assert not page.errors, page.errors
+
+
+def test_a_manager_browses_the_room_without_a_single_refusal(store_kit, serve, strict_page, inventory):
+    """Read-only roles never fire a callback they may not: the buttons are not there, nothing is denied."""
+    page = strict_page
+    lamp = inventory.assets[inventory.assets["kind"] == "light"].iloc[10]
+    [alert_id] = store_kit.alerts([{"asset_id": lamp.asset_id, "severity": "major", "lat": lamp.lat,
+                                    "lon": lamp.lon}])
+    store_kit.heartbeat()
+    with serve(store_kit, stale_after_s=3600) as server:
+        server.sign_in(page, "manager", "max")
+        page.goto(server.url + "/")
+        page.wait_for_selector(f".ag-row[row-id='{alert_id}']", timeout=30_000)
+        assert page.locator("#action-ack").count() == 0 and page.locator("#cmd-send").count() == 0
+        page.locator(f".ag-center-cols-container .ag-row[row-id='{alert_id}'] .ag-cell").nth(2).click()
+        page.wait_for_selector(".asset-panel .asset-name", timeout=15_000)
+        page.click(".nav-manager")
+        page.wait_for_selector(".manager-pane.pane-mounted", timeout=30_000)
+        page.click(".nav-operator")
+        page.wait_for_timeout(3000)  # a few ticks of every interval
+        denied = [r for r in store_kit.store.audit(actor="max") if r["action"] == "denied"]
+        assert not denied, denied
+        assert not page.errors, page.errors
