@@ -33,6 +33,9 @@ def test_changes_since_zero_sends_only_what_is_not_nominal_then_only_changes(sto
     assert first.states == {"LP-000002": STATE_FAULT, "WS-01": STATE_OK}
     assert first.values["WS-01"] == {"s": STATE_OK, "t": 2.2, "r": -1.0} or first.values["WS-01"]["t"] in (2.2, 2.3)
     assert source.changes_since(first.seq).states == {}
+    store_kit.states([("LP-000002", "light", "on", ["lamp_failure"]), ("LP-000001", "light", "on", [])])
+    same = source.changes_since(first.seq)
+    assert same.states == {} and same.seq > first.seq  # readings that leave the colours as they were
     store_kit.states([("LP-000002", "light", "on", [])])
     later = source.changes_since(first.seq)
     assert later.states == {"LP-000002": STATE_OK} and later.seq > first.seq
