@@ -416,16 +416,27 @@ class DataSource:
         c = s.commands
         return self._rows(sa.select(c).order_by(c.c.sent_ts.desc(), c.c.command_id).limit(limit)) or []
 
-    def check_command(self, assets, **command):
-        """Select and check a command without sending it: (request, selection), or raise CommandRefused."""
+    def check_command(self, assets, *, scope: str | None = None, **command):
+        """Select and check a command without sending it: (request, selection), or raise CommandRefused.
+
+        `scope` names the selection instead of its ids (a drawn area: `area:<count>`), on the wire and in the list.
+        """
+        import dataclasses
+
+        import msgspec
+
         from streams.command_cmd import check_command
         from streams.commands import CommandRefused
 
         store = self.store()
         if store is None:
             raise CommandRefused("store")
-        return check_command(store, assets=assets, origin_namespace=self.namespace,
-                             target_namespace=self.namespace, **command)
+        request, selection = check_command(store, assets=assets, origin_namespace=self.namespace,
+                                           target_namespace=self.namespace, **command)
+        if scope:
+            request = msgspec.structs.replace(request, asset_id=scope)
+            selection = dataclasses.replace(selection, scope=scope)
+        return request, selection
 
     def send_command(self, assets, *, role: str = "operator", **command):
         """Check, record (with its audit row) and publish a command: (request, selection), or raise CommandRefused."""

@@ -151,9 +151,10 @@ TR_REC_STATUS = "tr-rec-status"
 __all__ += [
     "CMD_ACTION", "CMD_ASSET", "CMD_COMMUNE", "CMD_CONFIRM", "CMD_CONFIRM_BOX", "CMD_COUNT", "CMD_FEEDBACK",
     "CMD_FROM_ASSET", "CMD_LEVEL", "CMD_LIST", "CMD_MINUTES", "CMD_PREVIEW", "CMD_PREVIEW_LAYER", "CMD_REASON",
-    "CMD_SEND", "CMD_TARGET",
+    "CMD_SEND", "CMD_TARGET", "CMD_AREA_BOX", "CMD_AREA_KIND", "CMD_DRAW", "CMD_DRAW_CLEAR", "CMD_DRAW_POLYGON",
+    "CMD_DRAW_RECTANGLE", "CMD_COMMUNE_BOX", "CMD_LEVEL_BOX", "CMD_MINUTES_BOX",
 ]
-CMD_TARGET = "cmd-target"  # "commune" or "asset" (the selected asset)
+CMD_TARGET = "cmd-target"  # "commune", "asset" (the selected asset) or "area" (drawn on the map)
 CMD_COMMUNE = "cmd-commune"
 CMD_ASSET = "cmd-asset"
 CMD_ACTION = "cmd-action"
@@ -169,3 +170,12 @@ CMD_FEEDBACK = "cmd-feedback"
 CMD_LIST = "cmd-list"
 CMD_PREVIEW_LAYER = "cmd-preview-layer"
 CMD_FROM_ASSET = "cmd-from-asset"  # pattern-matching type: {"type": CMD_FROM_ASSET, "asset": <asset id>}
+CMD_DRAW = "cmd-draw"  # the map's drawing control: its `geojson` is the drawn area
+CMD_AREA_BOX = "cmd-area-box"
+CMD_AREA_KIND = "cmd-area-kind"  # what a drawn area targets: "light" or "signal"
+CMD_DRAW_RECTANGLE = "cmd-draw-rectangle"
+CMD_DRAW_POLYGON = "cmd-draw-polygon"
+CMD_DRAW_CLEAR = "cmd-draw-clear"
+CMD_COMMUNE_BOX = "cmd-commune-box"  # the form's fields, shown when the target or the action uses them
+CMD_LEVEL_BOX = "cmd-level-box"
+CMD_MINUTES_BOX = "cmd-minutes-box"

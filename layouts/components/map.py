@@ -12,6 +12,7 @@ from dash_extensions.javascript import Namespace
 from dashboard import ids
 from dashboard.geo import layer_url
 from dashboard.i18n import t
+from layouts.components.commands import draw_control as command_draw_control
 from layouts.components.commands import preview_layer as command_preview_layer
 
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ def map_view(room: "Room", lang: str) -> dl.Map:
     return dl.Map(
         id=ids.MAP,
         children=[dl.LayersControl(base + overlays, id=ids.LAYERS_CONTROL, collapsed=True, position="topright"),
-                  dl.ScaleControl(position="bottomleft", imperial=False), command_preview_layer()],
+                  dl.ScaleControl(position="bottomleft", imperial=False), command_preview_layer(),
+                  command_draw_control()],
         center=list(CENTER), zoom=12,
         viewport={"bounds": room.geo.bounds(), "transition": "fitBounds", "options": {"padding": [12, 12]}},
         zoomSnap=0.25, zoomDelta=0.5, minZoom=10, maxZoom=19, preferCanvas=True, zoomControl=True,
