@@ -50,9 +50,14 @@ _WEATHER_VALUES = {"t": "temperature_c", "r": "road_temperature_c", "g": "gust_m
 _RETRY_S = 3.0
 
 
-def classify_state(state: str | None, faults: Iterable[str] | None = None) -> int:
-    """The colour code of an asset state and its active fault conditions: STATE_OK, _WARNING, _FAULT or _UNKNOWN."""
+def classify_state(state: str | None, faults: Iterable[str] | Mapping | None = None) -> int:
+    """The colour code of an asset state and its active fault conditions: STATE_OK, _WARNING, _FAULT or _UNKNOWN.
+
+    `faults` is a list of rule ids, or the store's record of them (only its `active` rules count).
+    """
     text = (state or "unknown").lower().replace("-", "").replace("_", "").replace(" ", "")
+    if isinstance(faults, Mapping):  # the processor's record: {"active": {rule: values}, "toggles": {rule: times}}
+        faults = faults.get("active") or ()
     faults = [f for f in (faults or ()) if f]
     if any(w in text for w in _UNKNOWN_WORDS) or any("comm_loss" in f or "feed_down" in f for f in faults):
         return STATE_UNKNOWN

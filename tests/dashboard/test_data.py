@@ -23,6 +23,9 @@ def test_classify_state_by_state_and_active_faults():
     assert classify_state("unavailable") == STATE_UNKNOWN
     assert classify_state("on", ["comm_loss"]) == STATE_UNKNOWN
     assert classify_state(None) == STATE_UNKNOWN
+    # the store keeps the processor's record: only the active rules count, not the flapping history
+    assert classify_state("on", {"active": {}, "toggles": {"lamp_failure": [1, 2]}}) == STATE_OK
+    assert classify_state("on", {"active": {"lamp_failure": ["x"]}, "toggles": {}}) == STATE_FAULT
 
 
 def test_changes_since_zero_sends_only_what_is_not_nominal_then_only_changes(store_kit):
