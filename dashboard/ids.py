@@ -151,7 +151,7 @@ TR_REC_STATUS = "tr-rec-status"
 __all__ += [
     "CMD_ACTION", "CMD_ASSET", "CMD_COMMUNE", "CMD_CONFIRM", "CMD_CONFIRM_BOX", "CMD_COUNT", "CMD_FEEDBACK",
     "CMD_FROM_ASSET", "CMD_LEVEL", "CMD_LIST", "CMD_MINUTES", "CMD_PREVIEW", "CMD_PREVIEW_LAYER", "CMD_REASON",
-    "CMD_SEND", "CMD_TARGET", "CMD_AREA_BOX", "CMD_AREA_KIND", "CMD_DRAW", "CMD_DRAW_CLEAR", "CMD_DRAW_POLYGON",
+    "CMD_SEND", "CMD_TARGET", "CMD_AREA_BOX", "CMD_AREA_KIND", "CMD_DRAW", "CMD_DRAW_CLEAR", "CMD_DRAW_LAYER", "CMD_DRAW_POLYGON",
     "CMD_DRAW_RECTANGLE", "CMD_COMMUNE_BOX", "CMD_LEVEL_BOX", "CMD_MINUTES_BOX",
 ]
 CMD_TARGET = "cmd-target"  # "commune", "asset" (the selected asset) or "area" (drawn on the map)
@@ -170,7 +170,8 @@ CMD_FEEDBACK = "cmd-feedback"
 CMD_LIST = "cmd-list"
 CMD_PREVIEW_LAYER = "cmd-preview-layer"
 CMD_FROM_ASSET = "cmd-from-asset"  # pattern-matching type: {"type": CMD_FROM_ASSET, "asset": <asset id>}
-CMD_DRAW = "cmd-draw"  # the map's drawing control: its `geojson` is the drawn area
+CMD_DRAW = "cmd-draw"  # pattern-matching type of the map's drawing control: its `geojson` is the drawn area
+CMD_DRAW_LAYER = "cmd-draw-layer"  # the map's layer that receives the drawing control
 CMD_AREA_BOX = "cmd-area-box"
 CMD_AREA_KIND = "cmd-area-kind"  # what a drawn area targets: "light" or "signal"
 CMD_DRAW_RECTANGLE = "cmd-draw-rectangle"

@@ -48,6 +48,10 @@ _WHY = (
     ("the confirming operator", "cmd.why.same"), ("the drawn area is empty", "cmd.why.area_empty"),
     ("the drawn area lies outside", "cmd.why.area_outside"), ("the drawn area reaches", "cmd.why.area_cap"),
 )
+# The drawing control's async chunk (89 kB) would hold up the map's first render: it is mounted on the first
+# visit to the remote control, so callbacks reach it through a pattern that may match nothing yet.
+_DRAW = {"type": ids.CMD_DRAW, "n": 0}
+_DRAW_ALL = {"type": ids.CMD_DRAW, "n": ALL}
 _AREA_STYLE = {"color": "#00e5ff", "weight": 3, "dashArray": "8 6", "fillColor": "#00e5ff", "fillOpacity": 0.08}
 
 
@@ -58,13 +62,18 @@ def preview_layer() -> dl.Pane:
 
 
 def draw_control() -> dl.FeatureGroup:
-    """The map's drawing control for an area (rectangles and polygons); its toolbar is driven from the form."""
-    return dl.FeatureGroup(dl.EditControl(
-        id=ids.CMD_DRAW, position="topleft",
+    """The map's layer for drawn areas; its drawing control is mounted when the remote control is first opened."""
+    return dl.FeatureGroup(id=ids.CMD_DRAW_LAYER, children=[])
+
+
+def _edit_control() -> dl.EditControl:
+    """The drawing control for an area (rectangles and polygons); its toolbar is driven from the form's buttons."""
+    return dl.EditControl(
+        id=_DRAW, position="topleft",
         draw={"polyline": False, "circle": False, "circlemarker": False, "marker": False,
               "rectangle": {"shapeOptions": _AREA_STYLE},
               "polygon": {"allowIntersection": False, "shapeOptions": _AREA_STYLE}},
-        edit={"edit": False}))
+        edit={"edit": False})
 
 
 def area_selection(assets, area: dict | None, kind: str | None) -> Selection:
@@ -195,7 +204,8 @@ def layout(room: "Room", lang: str) -> html.Div:
         ]),
         html.Div(id=ids.CMD_FEEDBACK, className="feedback", role="status"),
         html.H4(t("cmd.list", lang)),
-        html.Div(id=ids.CMD_LIST, className="cmd-list", children=command_rows(room.data.commands(), lang, room.geo.kinds())),
+        html.Div(id=ids.CMD_LIST, className="cmd-list",
+                 children=command_rows(room.data.commands(), lang, room.geo.kinds())),
     ])
 
 
@@ -242,11 +252,12 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
     @app.callback(Output(ids.CMD_COUNT, "children"), Output(ids.CMD_PREVIEW_LAYER, "data"),
                   Output(ids.CMD_CONFIRM_BOX, "className"),
                   Input(ids.CMD_PREVIEW, "n_clicks"), Input(ids.CMD_TARGET, "value"), Input(ids.CMD_COMMUNE, "value"),
-                  Input(ids.CMD_ACTION, "value"), Input(ids.SELECTED_ASSET, "data"), Input(ids.CMD_DRAW, "geojson"),
+                  Input(ids.CMD_ACTION, "value"), Input(ids.SELECTED_ASSET, "data"), Input(_DRAW_ALL, "geojson"),
                   Input(ids.CMD_AREA_KIND, "value"), State(ids.LANG, "data"),
                   prevent_initial_call=True)
-    def preview(_n, target, commune, action, selection, area, area_kind, lang):
+    def preview(_n, target, commune, action, selection, areas, area_kind, lang):
         """Count and ring the assets the command would reach; say when a second operator must confirm."""
+        area = (areas or [None])[0]
         try:
             _, chosen = chosen_of(target, commune, selection, area, area_kind)
         except CommandRefused as refused:
@@ -272,16 +283,16 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
                   Output(ids.CMD_LIST, "children", allow_duplicate=True),
                   Input(ids.CMD_SEND, "n_clicks"),
                   State(ids.CMD_TARGET, "value"), State(ids.CMD_COMMUNE, "value"), State(ids.SELECTED_ASSET, "data"),
-                  State(ids.CMD_DRAW, "geojson"), State(ids.CMD_AREA_KIND, "value"),
+                  State(_DRAW_ALL, "geojson"), State(ids.CMD_AREA_KIND, "value"),
                   State(ids.CMD_ACTION, "value"), State(ids.CMD_LEVEL, "value"), State(ids.CMD_MINUTES, "value"),
                   State(ids.CMD_REASON, "value"), State(ids.CMD_CONFIRM, "value"), State(ids.LANG, "data"),
                   prevent_initial_call=True)
-    def send(n, target, commune, selection, area, area_kind, action, level, minutes, reason, confirm, lang):
+    def send(n, target, commune, selection, areas, area_kind, action, level, minutes, reason, confirm, lang):
         """Send the command through the room's checks, and say what happened."""
         if not n:
             return no_update, no_update, no_update
         try:
-            keywords, _ = chosen_of(target, commune, selection, area, area_kind)
+            keywords, _ = chosen_of(target, commune, selection, (areas or [None])[0], area_kind)
             if not keywords:
                 raise CommandRefused("the selection reaches no equipment")
             request, chosen = room.data.send_command(room.geo.inventory.assets, user=room.actor(), role="operator",
@@ -302,24 +313,34 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
         def shown(base: str, yes: bool) -> str:
             return base if yes else f"{base} cmd-hidden"
         record = room.geo.asset((selection or {}).get("asset_id") or "") if target == "asset" else None
-        signals = (record or {}).get("kind") == "signal" if target == "asset" else target == "area" and area_kind == "signal"
+        if target == "asset":
+            signals = (record or {}).get("kind") == "signal"
+        else:
+            signals = target == "area" and area_kind == "signal"
         return (shown("cmd-field", target == "commune"), shown("cmd-asset hint", target == "asset"),
                 shown("cmd-area", target == "area"), action_options(signals, lang),
                 shown("cmd-field", action == "dim"), shown("cmd-field", action != RESUME))
 
-    @app.callback(Output(ids.CMD_DRAW, "drawToolbar"), Output(ids.CMD_TARGET, "value", allow_duplicate=True),
+    @app.callback(Output(ids.CMD_DRAW_LAYER, "children"), Input(ids.DETAIL_TABS, "value"),
+                  State(ids.CMD_DRAW_LAYER, "children"))
+    def mount_drawing(tab, children):
+        """Put the drawing control on the map the first time the remote control is shown."""
+        return [_edit_control()] if tab == "command" and not children else no_update
+
+    @app.callback(Output(_DRAW_ALL, "drawToolbar"), Output(ids.CMD_TARGET, "value", allow_duplicate=True),
                   Input(ids.CMD_DRAW_RECTANGLE, "n_clicks"), Input(ids.CMD_DRAW_POLYGON, "n_clicks"),
                   prevent_initial_call=True)
     def start_drawing(rectangles, polygons):
         """The form's buttons start drawing a rectangle or a polygon on the map."""
         mode = "polygon" if callback_context.triggered_id == ids.CMD_DRAW_POLYGON else "rectangle"
-        return {"mode": mode, "n_clicks": (rectangles or 0) + (polygons or 0)}, "area"
+        toolbar = {"mode": mode, "n_clicks": (rectangles or 0) + (polygons or 0)}
+        return [toolbar] * len(callback_context.outputs_list[0]), "area"
 
-    @app.callback(Output(ids.CMD_DRAW, "editToolbar"), Input(ids.CMD_DRAW_CLEAR, "n_clicks"),
+    @app.callback(Output(_DRAW_ALL, "editToolbar"), Input(ids.CMD_DRAW_CLEAR, "n_clicks"),
                   prevent_initial_call=True)
     def clear_area(n):
         """Remove every drawn shape."""
-        return {"mode": "remove", "action": "clear all", "n_clicks": n}
+        return [{"mode": "remove", "action": "clear all", "n_clicks": n}] * len(callback_context.outputs_list)
 
     @app.callback(Output(ids.CMD_LIST, "children"), Input(ids.INTERVAL_FAST, "n_intervals"),
                   State(ids.DETAIL_TABS, "value"), State(ids.LANG, "data"), prevent_initial_call=True)

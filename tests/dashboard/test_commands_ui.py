@@ -54,7 +54,7 @@ def _lamp_readings(store, lamp_ids) -> dict[str, dict]:
 
 @pytest.fixture()
 def field(embedded_broker, inventory, tmp_path):
-    """Flavignerot's lamps under the simulator (one simulated minute a second) and a processor, in a session's namespace."""
+    """Flavignerot's lamps under the simulator (a simulated minute a second) and a processor, in a session namespace."""
     ensure_topics(embedded_broker.bootstrap, NS)
     settings = Settings(data_dir=tmp_path, namespace=NS, kafka_bootstrap=embedded_broker.bootstrap)
     a = inventory.assets
@@ -147,11 +147,12 @@ def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field,
 
 
 def _drawn_area(requests: list) -> dict | None:
-    """The drawn area the page last sent with a callback (the drawing control's `geojson`)."""
+    """The drawn area the page last sent with a callback (the drawing control's `geojson`, a pattern-matching id)."""
     for body in reversed(requests):
-        for state in (body.get("state") or []) + (body.get("inputs") or []):
-            if state.get("id") == "cmd-draw" and state.get("property") == "geojson":
-                return state.get("value")
+        for matches in (body.get("state") or []) + (body.get("inputs") or []):
+            for item in matches if isinstance(matches, list) else ():
+                if item.get("property") == "geojson":
+                    return item.get("value")
     return None
 
 
@@ -212,6 +213,10 @@ def test_an_operator_draws_an_area_dims_it_then_returns_it_to_the_programme(fiel
                                timeout=10000)
         page.locator("#cmd-action").click()
         expect(page.get_by_role("option", name="Retour au fonctionnement normal")).to_be_visible()
+        page.keyboard.press("Escape")
+        page.click("#cmd-draw-clear")  # the shapes go, and so does the preview
+        page.wait_for_function("document.querySelector('#cmd-count').innerText.includes('Aucune zone')",
+                               timeout=10000)
         assert not page.errors, page.errors
 
     resume = store.commands()[0]

@@ -87,7 +87,8 @@ GRID = pd.DataFrame(
 def _box(lon0, lat0, lon1, lat1) -> dict:
     ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
     return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"type": "rectangle"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+        {"type": "Feature", "properties": {"type": "rectangle"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
 
 
 def test_an_area_selects_the_lamps_or_the_crossroads_inside_it():
