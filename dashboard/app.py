@@ -35,6 +35,7 @@ class Room:
     tiles_attribution: str | None = None
     stale_after_s: float = 30.0
     tick_ms: int = 1000
+    map_tick_ms: int = 500  # the map's live tick: a state change shows within about this plus a request
     namespace: str = "live"
     exports: ExportJobs | None = None
     training: TrainingDesk | None = None  # the trainer page's sessions (the live room's server only)

@@ -8,6 +8,7 @@ store's. A store that cannot be reached yet makes the room show itself stale, ne
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -49,9 +50,14 @@ _WEATHER_VALUES = {"t": "temperature_c", "r": "road_temperature_c", "g": "gust_m
 _RETRY_S = 3.0
 
 
-def classify_state(state: str | None, faults: Iterable[str] | None = None) -> int:
-    """The colour code of an asset state and its active fault conditions: STATE_OK, _WARNING, _FAULT or _UNKNOWN."""
+def classify_state(state: str | None, faults: Iterable[str] | Mapping | None = None) -> int:
+    """The colour code of an asset state and its active fault conditions: STATE_OK, _WARNING, _FAULT or _UNKNOWN.
+
+    `faults` is a list of rule ids, or the store's record of them (only its `active` rules count).
+    """
     text = (state or "unknown").lower().replace("-", "").replace("_", "").replace(" ", "")
+    if isinstance(faults, Mapping):  # the processor's record: {"active": {rule: values}, "toggles": {rule: times}}
+        faults = faults.get("active") or ()
     faults = [f for f in (faults or ()) if f]
     if any(w in text for w in _UNKNOWN_WORDS) or any("comm_loss" in f or "feed_down" in f for f in faults):
         return STATE_UNKNOWN
@@ -140,6 +146,65 @@ def _alert_row(row: Mapping) -> dict:
     return out
 
 
+class _ShownStates:
+    """What the map shows of each asset, and the sequence number at which that last changed.
+
+    The store bumps an asset's `seq` on every reading; most readings leave its colour as it was.
+    This index, fed from the store's rows after the highest `seq` it has read, keeps for each asset
+    its shown value (a colour code, or a weather station's code and values) and the `seq` at which
+    that value last changed, so a tick carries only real changes. It holds nothing the store does
+    not: a worker that starts anew reads every row once and answers conservatively (an asset seen
+    for the first time counts as changed at its row's `seq`), so any worker can serve any browser.
+    """
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.shown: dict[str, tuple[object, int]] = {}  # asset id -> (shown value, seq of its last change)
+        self.log: list[tuple[int, str]] = []  # (seq of a change, asset id), in seq order
+
+    def query(self):
+        """The rows after the highest sequence number read so far, in sequence order."""
+        a = s.asset_state
+        return (sa.select(a.c.asset_id, a.c.kind, a.c.state, a.c.faults, a.c.attributes, a.c.seq)
+                .where(a.c.seq > self.cursor).order_by(a.c.seq))
+
+    def absorb(self, rows: list[dict]) -> None:
+        """Note the rows' shown values; log the assets whose shown value changed."""
+        for row in rows:
+            code = classify_state(row["state"], row["faults"])
+            if row["kind"] == "weather":
+                attrs = row["attributes"] or {}
+                value = {"s": code, **{k: round(float(attrs[v]), 1) for k, v in _WEATHER_VALUES.items()
+                                       if isinstance(attrs.get(v), (int, float))}}
+            else:
+                value = code
+            row_seq = int(row["seq"])
+            self.cursor = max(self.cursor, row_seq)
+            before = self.shown.get(row["asset_id"])
+            if before is None or before[0] != value:
+                self.shown[row["asset_id"]] = (value, row_seq)
+                self.log.append((row_seq, row["asset_id"]))
+        if len(self.log) > 4 * len(self.shown) + 1000:  # keep one entry an asset
+            self.log = sorted((changed, asset_id) for asset_id, (_, changed) in self.shown.items())
+
+    def since(self, seq: int) -> Changes:
+        """The shown values changed after `seq`; from 0, every asset not nominal and every weather station."""
+        if seq <= 0:
+            wanted = [a for a, (v, _) in self.shown.items() if isinstance(v, dict) or v != STATE_OK]
+        else:
+            wanted = {a for _, a in self.log[bisect.bisect_right(self.log, (seq, "\uffff")):]}
+        states: dict[str, int] = {}
+        values: dict[str, dict] = {}
+        for asset_id in wanted:
+            value = self.shown[asset_id][0]
+            if isinstance(value, dict):
+                values[asset_id] = value
+                states[asset_id] = value["s"]
+            else:
+                states[asset_id] = value
+        return Changes(max(seq, self.cursor), states, values)
+
+
 class DataSource:
     """Read and write access to the operational store for the dashboard (one pooled engine per process)."""
 
@@ -160,6 +225,8 @@ class DataSource:
         self._frames: tuple[float, object] | None = None
         self._pages: dict[tuple, KpiPage] = {}
         self._contract = None
+        self._shown = _ShownStates()
+        self._shown_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings, namespace: str | None = None, clock=None) -> "DataSource":
@@ -203,27 +270,17 @@ class DataSource:
     # -- live asset state -------------------------------------------------------------------
 
     def changes_since(self, seq: int) -> Changes:
-        """Asset state changes after `seq` (from 0: every asset not in its nominal state, and weather values)."""
-        a = s.asset_state
-        stmt = sa.select(a.c.asset_id, a.c.kind, a.c.state, a.c.faults, a.c.attributes, a.c.seq).where(a.c.seq > seq)
-        rows = self._rows(stmt)
-        if not rows:
-            return Changes(seq)
-        states: dict[str, int] = {}
-        values: dict[str, dict] = {}
-        new_seq = seq
-        for row in rows:
-            code = classify_state(row["state"], row["faults"])
-            new_seq = max(new_seq, int(row["seq"]))
-            if row["kind"] == "weather":
-                attrs = row["attributes"] or {}
-                live = {k: round(float(attrs[v]), 1) for k, v in _WEATHER_VALUES.items()
-                        if isinstance(attrs.get(v), (int, float))}
-                values[row["asset_id"]] = {"s": code, **live}
-            elif seq == 0 and code == STATE_OK:
-                continue
-            states[row["asset_id"]] = code
-        return Changes(new_seq, states, values)
+        """Assets whose shown state changed after `seq` (from 0: every asset not nominal, and weather values).
+
+        A reading that leaves an asset's colour (and a weather station's shown values) as it was is
+        not carried: see `_ShownStates`.
+        """
+        with self._shown_lock:
+            rows = self._rows(self._shown.query())
+            if rows is None:
+                return Changes(seq)
+            self._shown.absorb(rows)
+            return self._shown.since(seq)
 
     def asset_state(self, asset_id: str) -> dict | None:
         """An asset's latest state record (state, attributes, faults, last_changed/updated/seen in epoch ms, code)."""
@@ -364,16 +421,27 @@ class DataSource:
         c = s.commands
         return self._rows(sa.select(c).order_by(c.c.sent_ts.desc(), c.c.command_id).limit(limit)) or []
 
-    def check_command(self, assets, **command):
-        """Select and check a command without sending it: (request, selection), or raise CommandRefused."""
+    def check_command(self, assets, *, scope: str | None = None, **command):
+        """Select and check a command without sending it: (request, selection), or raise CommandRefused.
+
+        `scope` names the selection instead of its ids (a drawn area: `area:<count>`), on the wire and in the list.
+        """
+        import dataclasses
+
+        import msgspec
+
         from streams.command_cmd import check_command
         from streams.commands import CommandRefused
 
         store = self.store()
         if store is None:
             raise CommandRefused("store")
-        return check_command(store, assets=assets, origin_namespace=self.namespace,
-                             target_namespace=self.namespace, **command)
+        request, selection = check_command(store, assets=assets, origin_namespace=self.namespace,
+                                           target_namespace=self.namespace, **command)
+        if scope:
+            request = msgspec.structs.replace(request, asset_id=scope)
+            selection = dataclasses.replace(selection, scope=scope)
+        return request, selection
 
     def send_command(self, assets, *, role: str = "operator", **command):
         """Check, record (with its audit row) and publish a command: (request, selection), or raise CommandRefused."""

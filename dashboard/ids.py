@@ -6,7 +6,7 @@ __all__ = [
     "ACTION_ACK", "ACTION_ASSIGN", "ACTION_CLOSE", "ACTION_COMMENT", "ACTION_FEEDBACK", "ACTION_RESOLVE",
     "ACTION_TEAM", "ALARM_SINK", "ALERT_GRID", "ALERT_VERSION", "ASSET_PANEL", "BANNER", "CLOCK", "CLOCK_DATE",
     "CONNECTION", "DETAIL_TABS", "FILTER_COMMUNE", "FILTER_DOMAIN", "FILTER_SEVERITY", "FILTER_STATUS",
-    "HEADER_KPIS", "HEADER_SEVERITY", "HEALTH_PANEL", "INTERVAL_FAST", "INTERVAL_SLOW", "LANG", "LANG_SWITCH",
+    "HEADER_KPIS", "HEADER_SEVERITY", "HEALTH_PANEL", "INTERVAL_FAST", "INTERVAL_MAP", "INTERVAL_SLOW", "LANG", "LANG_SWITCH",
     "LAYERS_CONTROL", "LAYER_ALERTS", "LAYER_BOLLARDS", "LAYER_CABINETS", "LAYER_CAMERAS", "LAYER_COMMUNES",
     "LAYER_FAULTS", "LAYER_LIGHTS", "LAYER_REPORTS", "LAYER_SIGNALS", "LAYER_WEATHER", "LIVE_LAYERS",
     "LOCATION", "MAP", "MUTE", "MUTE_BUTTON", "NEW_CRITICAL", "PAGE", "PANEL_DIGEST", "SELECTED_ASSET", "SEQ",
@@ -29,6 +29,7 @@ MUTE = "mute-store"
 ALARM_SINK = "alarm-sink"
 TICK_SINK = "tick-sink"
 INTERVAL_FAST = "interval-fast"
+INTERVAL_MAP = "interval-map"  # the map's live tick, faster than the 1 s one
 INTERVAL_SLOW = "interval-slow"
 
 # pages: the path of each, and the shell element whose class says which one is shown
@@ -168,9 +169,10 @@ AUDIT_GRID = "audit-grid"
 __all__ += [
     "CMD_ACTION", "CMD_ASSET", "CMD_COMMUNE", "CMD_CONFIRM", "CMD_CONFIRM_BOX", "CMD_COUNT", "CMD_FEEDBACK",
     "CMD_FROM_ASSET", "CMD_LEVEL", "CMD_LIST", "CMD_MINUTES", "CMD_PREVIEW", "CMD_PREVIEW_LAYER", "CMD_REASON",
-    "CMD_SEND", "CMD_TARGET",
+    "CMD_SEND", "CMD_TARGET", "CMD_AREA_BOX", "CMD_AREA_KIND", "CMD_DRAW", "CMD_DRAW_CLEAR", "CMD_DRAW_LAYER", "CMD_DRAW_POLYGON",
+    "CMD_DRAW_RECTANGLE", "CMD_COMMUNE_BOX", "CMD_LEVEL_BOX", "CMD_MINUTES_BOX",
 ]
-CMD_TARGET = "cmd-target"  # "commune" or "asset" (the selected asset)
+CMD_TARGET = "cmd-target"  # "commune", "asset" (the selected asset) or "area" (drawn on the map)
 CMD_COMMUNE = "cmd-commune"
 CMD_ASSET = "cmd-asset"
 CMD_ACTION = "cmd-action"
@@ -187,3 +189,13 @@ CMD_FEEDBACK = "cmd-feedback"
 CMD_LIST = "cmd-list"
 CMD_PREVIEW_LAYER = "cmd-preview-layer"
 CMD_FROM_ASSET = "cmd-from-asset"  # pattern-matching type: {"type": CMD_FROM_ASSET, "asset": <asset id>}
+CMD_DRAW = "cmd-draw"  # pattern-matching type of the map's drawing control: its `geojson` is the drawn area
+CMD_DRAW_LAYER = "cmd-draw-layer"  # the map's layer that receives the drawing control
+CMD_AREA_BOX = "cmd-area-box"
+CMD_AREA_KIND = "cmd-area-kind"  # what a drawn area targets: "light" or "signal"
+CMD_DRAW_RECTANGLE = "cmd-draw-rectangle"
+CMD_DRAW_POLYGON = "cmd-draw-polygon"
+CMD_DRAW_CLEAR = "cmd-draw-clear"
+CMD_COMMUNE_BOX = "cmd-commune-box"  # the form's fields, shown when the target or the action uses them
+CMD_LEVEL_BOX = "cmd-level-box"
+CMD_MINUTES_BOX = "cmd-minutes-box"

@@ -160,6 +160,7 @@ def layout(room: "Room", lang: str, lazy: bool = True, pages: list[str] | None =
         dcc.Store(id=ids.ALARM_SINK),
         dcc.Store(id=ids.TICK_SINK),
         dcc.Interval(id=ids.INTERVAL_FAST, interval=room.tick_ms),
+        dcc.Interval(id=ids.INTERVAL_MAP, interval=room.map_tick_ms),
         dcc.Interval(id=ids.INTERVAL_SLOW, interval=5000),
         dcc.Interval(id=ids.INTERVAL_KPI, interval=60_000, disabled=True),
         dcc.Interval(id=ids.INTERVAL_EXPORT, interval=700, disabled=True),

@@ -24,11 +24,14 @@ __all__ = [
     "CommandRefused",
     "Selection",
     "prepare_command",
+    "select_area",
     "select_targets",
 ]
 
 LAMP_ACTIONS = frozenset({"dim", "switch_on", "switch_off"})
 SIGNAL_ACTIONS = frozenset({"flash", "normal"})
+RESUME = "normal"  # back to normal (crossroads) or to the programme (lamps): ends an override before it expires
+AREA_KINDS = frozenset({"light", "signal"})
 
 
 class CommandRefused(ValueError):
@@ -49,6 +52,7 @@ class CommandPolicy:
     max_minutes: int = 24 * 60
     rate_limit_count: int = 10
     rate_limit_window_s: int = 60
+    max_area_assets: int = 10_000  # a drawn area reaching more is refused: pick a commune instead
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,51 @@ def select_targets(
     )
 
 
+def _area_shape(area: dict | None):
+    """The union of the polygons of a GeoJSON geometry, Feature or FeatureCollection; None if there are none."""
+    import shapely
+    from shapely.geometry import shape
+
+    if not isinstance(area, dict):
+        return None
+    if area.get("type") == "FeatureCollection":
+        geometries = [f.get("geometry") for f in area.get("features") or () if isinstance(f, dict)]
+    else:
+        geometries = [area.get("geometry") if area.get("type") == "Feature" else area]
+    try:
+        shapes = [shapely.make_valid(shape(g)) for g in geometries if g]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError):
+        return None
+    shapes = [g for g in shapes if g.area > 0]
+    return shapely.union_all(shapes) if shapes else None
+
+
+def select_area(assets: pd.DataFrame, area: dict | None, *, kind: str = "light",
+                policy: CommandPolicy = CommandPolicy()) -> Selection:
+    """The lamps (`kind="light"`) or crossroads (`"signal"`) inside a drawn area (GeoJSON polygons, lon/lat).
+
+    Several shapes add up. Refused: no shape with a surface, an area that misses the metropolis
+    (the hull of its assets), more assets than the policy's cap. The scope reads `area:<count>`.
+    """
+    import shapely
+
+    if kind not in AREA_KINDS:
+        raise CommandRefused(f"unknown action for an area: {kind}")
+    polygon = _area_shape(area)
+    if polygon is None or polygon.is_empty:
+        raise CommandRefused("the drawn area is empty")
+    lon, lat = assets["lon"].to_numpy(float), assets["lat"].to_numpy(float)
+    if not polygon.intersects(shapely.MultiPoint(list(zip(lon, lat))).convex_hull):
+        raise CommandRefused("the drawn area lies outside the metropolis")
+    shapely.prepare(polygon)
+    inside = assets.loc[(assets["kind"] == kind).to_numpy() & shapely.contains_xy(polygon, lon, lat), "asset_id"]
+    found = tuple(sorted(inside))
+    if len(found) > policy.max_area_assets:
+        raise CommandRefused(f"the drawn area reaches {len(found)} assets, over the cap of {policy.max_area_assets}")
+    return Selection(scope=f"area:{len(found)}", targets=found,
+                     lamp_ids=found if kind == "light" else (), signal_ids=found if kind == "signal" else ())
+
+
 def prepare_command(
     selection: Selection,
     *,
@@ -137,7 +186,9 @@ def prepare_command(
         raise CommandRefused("the selection reaches no equipment")
     if action in LAMP_ACTIONS and selection.signal_ids:
         raise CommandRefused(f"{action} applies to lamps, not to traffic signals")
-    if action in SIGNAL_ACTIONS and (selection.lamp_ids or not selection.signal_ids):
+    if action == RESUME and selection.lamp_ids and selection.signal_ids:
+        raise CommandRefused(f"{action} applies to lamps or to traffic signals, not to both at once")
+    if action in SIGNAL_ACTIONS - {RESUME} and (selection.lamp_ids or not selection.signal_ids):
         raise CommandRefused(f"{action} applies to traffic signals only")
     if action not in LAMP_ACTIONS | SIGNAL_ACTIONS:
         raise CommandRefused(f"unknown action {action!r}")

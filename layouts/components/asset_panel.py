@@ -149,7 +149,7 @@ def asset_panel(room: "Room", selection: dict | None, lang: str) -> list:
     out: list = []
     if record is not None:
         out += _identity(record, state, room.geo.communes(), now, lang)
-        if record.get("kind") in ("light", "cabinet", "signal"):  # remote control: layouts/components/commands.py
+        if record.get("kind") in ("light", "cabinet", "signal") and room.may("command.send"):  # layouts/components/commands.py
             out.append(html.Button(t("cmd.from_asset", lang), id={"type": ids.CMD_FROM_ASSET, "asset": asset_id},
                                    className="btn btn-command", n_clicks=0))
     if report is not None:

@@ -12,6 +12,7 @@ from dash_extensions.javascript import Namespace
 from dashboard import ids
 from dashboard.geo import layer_url
 from dashboard.i18n import t
+from layouts.components.commands import draw_control as command_draw_control
 from layouts.components.commands import preview_layer as command_preview_layer
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _POINT_FN = {
     ids.LAYER_BOLLARDS: "bollardPoint",
 }
 _EMPTY = {"type": "FeatureCollection", "features": []}
-_NUDGE_TICKS = 12
+_NUDGE_MS = 12_000  # how long every live layer is nudged after load (see tick)
 
 
 def _overlay(layer, name: str, checked: bool = True) -> dl.Overlay:
@@ -82,7 +83,8 @@ def map_view(room: "Room", lang: str) -> dl.Map:
     return dl.Map(
         id=ids.MAP,
         children=[dl.LayersControl(base + overlays, id=ids.LAYERS_CONTROL, collapsed=True, position="topright"),
-                  dl.ScaleControl(position="bottomleft", imperial=False), command_preview_layer()],
+                  dl.ScaleControl(position="bottomleft", imperial=False), command_preview_layer(),
+                  command_draw_control()],
         center=list(CENTER), zoom=12,
         viewport={"bounds": room.geo.bounds(), "transition": "fitBounds", "options": {"padding": [12, 12]}},
         zoomSnap=0.25, zoomDelta=0.5, minZoom=10, maxZoom=19, preferCanvas=True, zoomControl=True,
@@ -135,21 +137,18 @@ def alerts_geojson(alerts: list[dict]) -> dict:
 
 
 def register_callbacks(app: "Dash", room: "Room") -> None:
-    """The 1-second tick: changes since the last sequence number patched into the layers' hideouts."""
+    """The map's own tick (changes since the last sequence number into the layers' hideouts) and the room's status."""
     live_ids = list(LAYER_KINDS)
+    nudge_ticks = max(1, _NUDGE_MS // max(room.map_tick_ms, 1))
 
     @app.callback(
         [Output(layer_id, "hideout") for layer_id in live_ids],
-        Output(ids.LAYER_FAULTS, "hideout"),
         Output(ids.SEQ, "data"),
-        Output(ids.ALERT_VERSION, "data"),
-        Output(ids.STATUS, "data"),
-        Input(ids.INTERVAL_FAST, "n_intervals"),
+        Input(ids.INTERVAL_MAP, "n_intervals"),
         State(ids.SEQ, "data"),
-        State(ids.ALERT_VERSION, "data"),
     )
-    def tick(n, seq, alert_version):
-        """Push the asset states changed since `seq`, bump the alert version, report freshness."""
+    def tick(n, seq):
+        """Push the asset states changed since `seq`, one patch a layer (the fault layer follows the lamps')."""
         seq = int(seq or 0)
         changes = room.data.changes_since(seq)
         kinds = room.geo.kinds()
@@ -164,7 +163,7 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
                 p = Patch()
                 p["s"].update(by_layer[layer_id])
                 patches.append(p)
-            elif (n or 0) <= _NUDGE_TICKS:
+            elif (n or 0) <= nudge_ticks:
                 # A hideout change that lands while a layer still fetches its URL is not drawn until the
                 # next change: during the first seconds, nudge every layer so its first draw is current.
                 p = Patch()
@@ -172,7 +171,21 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
                 patches.append(p)
             else:
                 patches.append(no_update)
-        faults = patches[live_ids.index(ids.LAYER_LIGHTS)]
+        return (*patches, changes.seq if changes.seq != seq else no_update)
+
+    # the fault layer draws the lamp layer's states: the browser hands it the same hideout, no second patch
+    app.clientside_callback("function (hideout) { return hideout; }",
+                            Output(ids.LAYER_FAULTS, "hideout"), Input(ids.LAYER_LIGHTS, "hideout"),
+                            prevent_initial_call=True)
+
+    @app.callback(
+        Output(ids.ALERT_VERSION, "data"),
+        Output(ids.STATUS, "data"),
+        Input(ids.INTERVAL_FAST, "n_intervals"),
+        State(ids.ALERT_VERSION, "data"),
+    )
+    def status(_n, alert_version):
+        """Bump the alert version when alerts or reports changed; report the store's freshness."""
         version = room.data.alerts_version()
         health = room.data.health()
         age = health.age_s()
@@ -184,5 +197,4 @@ def register_callbacks(app: "Dash", room: "Room") -> None:
             "offset_ms": (health.last_event_ms - int(time.time() * 1000))
             if room.namespace != "live" and health.last_event_ms else 0,
         }
-        new_seq = changes.seq if changes.seq != seq else no_update
-        return (*patches, faults, new_seq, version if version != alert_version else no_update, status)
+        return version if version != alert_version else no_update, status

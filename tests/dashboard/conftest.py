@@ -144,12 +144,12 @@ class LiveServer:
 
 @pytest.fixture()
 def serve(inventory):
-    """Start the room over a store kit: `with serve(kit, stale_after_s=...) as server:`."""
+    """Start the room over a store kit: `with serve(kit, stale_after_s=...) as server:` (the full inventory unless given)."""
     from dashboard.app import create_app
 
     def start(kit: StoreKit, **options) -> LiveServer:
-        app = create_app(kit.settings, inventory=inventory, **options)
-        return LiveServer(app)
+        options.setdefault("inventory", inventory)
+        return LiveServer(create_app(kit.settings, **options))
 
     return start
 

@@ -55,30 +55,44 @@ def test_language_comes_from_the_cookie(store_kit, inventory, signed):
     assert "Light points" in client.get("/_dash-layout").data.decode()
 
 
+def _post_callback(client, app, outputs: list[str], inputs: list[tuple], state: list[tuple]):
+    body = {
+        "output": next(key for key in app.callback_map if outputs[0] in key),
+        "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in outputs],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    return response
+
+
 def test_tick_returns_patches_of_changes_only(store_kit, inventory, signed):
     store_kit.states([("LP-000002", "light", "on", ["lamp_failure"]), ("CAM-001", "camera", "offline", [])])
     app = create_app(store_kit.settings, inventory=inventory)
     client = signed(app)
     outputs = [f"{layer}.hideout" for layer in (ids.LAYER_LIGHTS, ids.LAYER_CABINETS, ids.LAYER_SIGNALS,
                                                  ids.LAYER_CAMERAS, ids.LAYER_WEATHER, ids.LAYER_BOLLARDS)]
-    outputs += [f"{ids.LAYER_FAULTS}.hideout", f"{ids.SEQ}.data", f"{ids.ALERT_VERSION}.data", f"{ids.STATUS}.data"]
-    body = {
-        "output": next(key for key in app.callback_map if f"{ids.LAYER_LIGHTS}.hideout" in key),
-        "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in outputs],
-        "inputs": [{"id": ids.INTERVAL_FAST, "property": "n_intervals", "value": 50}],
-        "state": [{"id": ids.SEQ, "property": "data", "value": 0},
-                  {"id": ids.ALERT_VERSION, "property": "data", "value": None}],
-        "changedPropIds": [f"{ids.INTERVAL_FAST}.n_intervals"],
-    }
-    response = client.post("/_dash-update-component", json=body)
-    assert response.status_code == 200
+    response = _post_callback(client, app, [*outputs, f"{ids.SEQ}.data"], [(ids.INTERVAL_MAP, "n_intervals", 50)],
+                              [(ids.SEQ, "data", 0)])
     data = response.json["response"]
     lights = data[ids.LAYER_LIGHTS]["hideout"]
     assert lights["operations"][0]["params"]["value"] == {"LP-000002": 2}
+    assert ids.LAYER_FAULTS not in data  # the browser hands the lamp layer's hideout to the fault layer
     assert data[ids.LAYER_CAMERAS]["hideout"]["operations"][0]["params"]["value"] == {"CAM-001": 2}
     assert ids.LAYER_SIGNALS not in data  # nothing changed there: no update at all
-    assert data[ids.STATUS]["data"]["stale"] is False and data[ids.STATUS]["data"]["offset_ms"] == 0
     assert len(response.data) < 3000
+    seq = data[ids.SEQ]["data"]
+    # a new reading that leaves the lamp faulty changes nothing on the map: the next tick carries nothing
+    store_kit.states([("LP-000002", "light", "on", ["lamp_failure"])])
+    again = _post_callback(client, app, [*outputs, f"{ids.SEQ}.data"], [(ids.INTERVAL_MAP, "n_intervals", 51)],
+                           [(ids.SEQ, "data", seq)])
+    assert b'"hideout"' not in again.data
+    status = _post_callback(client, app, [f"{ids.ALERT_VERSION}.data", f"{ids.STATUS}.data"],
+                            [(ids.INTERVAL_FAST, "n_intervals", 50)], [(ids.ALERT_VERSION, "data", None)])
+    data = status.json["response"]
+    assert data[ids.STATUS]["data"]["stale"] is False and data[ids.STATUS]["data"]["offset_ms"] == 0
 
 
 def test_history_figure_is_pure_and_coloured_by_state():

@@ -1,4 +1,4 @@
-"""Remote control from the browser: an operator dims a commune to 50 % for an hour; the simulator obeys.
+"""Remote control from the browser: an operator dims a commune, or an area drawn on the map; the simulator obeys.
 
 The whole chain runs: the Dash room sends the command to the embedded broker, the simulator's
 runner applies it and acknowledges, the processor writes the acknowledgement and the lamps'
@@ -16,6 +16,7 @@ from datetime import time as clock
 
 import orjson
 import pytest
+from playwright.sync_api import expect
 
 from connectors.dijon.inventory import Inventory
 from connectors.dijon.runner import Runner
@@ -51,10 +52,9 @@ def _lamp_readings(store, lamp_ids) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.browser
-@pytest.mark.kafka
-def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(
-        embedded_broker, inventory, serve, page, tmp_path, artifacts):
+@pytest.fixture()
+def field(embedded_broker, inventory, tmp_path):
+    """Flavignerot's lamps under the simulator (a simulated minute a second) and a processor, in a session namespace."""
     ensure_topics(embedded_broker.bootstrap, NS)
     settings = Settings(data_dir=tmp_path, namespace=NS, kafka_bootstrap=embedded_broker.bootstrap)
     a = inventory.assets
@@ -77,64 +77,174 @@ def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(
         thread.start()
     try:
         assert runner.ready.wait(20)
+
         def reported():
             readings = _lamp_readings(store, lamp_ids)
             return readings if len(readings) >= 0.9 * len(lamp_ids) else None
         before = _wait(reported, timeout=40)
         assert before, "the lamps' first readings did not reach the store"
-        full_power = sum(r["power_w"] for r in before.values())
-
-        with serve(types.SimpleNamespace(settings=settings)) as server:
-            page.goto(server.url)
-            page.click("text=Télécommande")
-            page.locator("#cmd-commune").click()  # Dijon: thousands of lamps, a second operator must confirm
-            page.get_by_role("option", name="Dijon", exact=True).click()
-            page.wait_for_selector("#cmd-count .cmd-needs", timeout=15000)
-            assert page.locator(".cmd-confirm-needed").count() == 1
-            page.fill("#cmd-reason", "Essai")
-            page.click("#cmd-send")
-            page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
-            assert "second opérateur doit confirmer" in page.inner_text("#cmd-feedback")
-            page.fill("#cmd-reason", "")
-
-            page.locator("#cmd-commune").click()
-            page.get_by_role("option", name=COMMUNE_NAME).click()
-            count = page.locator(f"#cmd-count .cmd-n[data-n='{len(lamp_ids)}']")
-            count.wait_for(timeout=15000)
-            assert "second" not in page.inner_text("#cmd-count")  # 160 lamps: no second operator needed
-            assert page.locator(".cmd-confirm-needed").count() == 0
-            page.click("#cmd-send")  # no reason: refused, in the operator's language
-            page.wait_for_function("document.querySelector('#cmd-feedback').innerText.includes('motivée')",
-                                   timeout=10000)
-            page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
-            assert "motivée" in page.inner_text("#cmd-feedback")
-            page.fill("#cmd-reason", "Essai de gradation")
-            page.click("#cmd-send")
-            page.wait_for_selector("#cmd-feedback.feedback-ok", timeout=15000)
-            assert "envoyée" in page.inner_text("#cmd-feedback")
-            page.wait_for_selector(".cmd-table .cmd-status.cmd-st-done", timeout=30000)
-            page.screenshot(path=str(artifacts / "commands-dim-commune.png"))
-
-        [command] = store.commands()
-        assert command["status"] == "done" and command["applied"] == len(lamp_ids) and command["level"] == 50
-        assert command["expires_at"] - command["sent_ts"] == 60 * 60_000
-        assert store.audit(actor="operator")[0]["action"] == "command.dim"
-
-        def dimmed():
-            now = _lamp_readings(store, lamp_ids)
-            lit = [r for r in now.values() if r.get("status", "ok") == "ok" and r["power_w"] > 0]
-            return now if lit and all(r["level"] == 50 for r in lit) else None
-        after = _wait(dimmed, timeout=30)
-        assert after, "the lamps did not report 50 % in the store"
-        assert sum(r["power_w"] for r in after.values()) < 0.6 * full_power  # the energy readings drop
-        frame = sim.lamp_frame()
-        assert frame.loc[frame["fault"] == "", "override"].all()
+        yield types.SimpleNamespace(settings=settings, store=store, sim=sim, lamp_ids=lamp_ids, small=small,
+                                    before=before)
     finally:
         stop.set()
         runner.stop()
         for thread in threads:
             thread.join(20)
         processor.close()
+
+
+@pytest.mark.browser
+@pytest.mark.kafka
+def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field, serve, page, artifacts):
+    store, lamp_ids = field.store, field.lamp_ids
+    full_power = sum(r["power_w"] for r in field.before.values())
+
+    with serve(types.SimpleNamespace(settings=field.settings)) as server:
+        server.sign_in(page, "operator", "anne")
+        accounts = server.app.server.config["VIGIE_ROOM"].guard.accounts
+        accounts.add_user("bob", "operator", "bob's long password", by="test")
+        page.goto(server.url)
+        page.click("text=Télécommande")
+        page.locator("#cmd-commune").click()  # Dijon: thousands of lamps, a second operator must confirm
+        page.get_by_role("option", name="Dijon", exact=True).click()
+        page.wait_for_selector("#cmd-count .cmd-needs", timeout=15000)
+        assert page.locator(".cmd-confirm-needed").count() == 1
+        page.fill("#cmd-reason", "Essai")
+        page.click("#cmd-send")
+        page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
+        assert "second opérateur doit confirmer" in page.inner_text("#cmd-feedback")
+        page.fill("#cmd-confirm", "bob")  # a name is not enough: the second operator types their own password
+        page.fill("#cmd-confirm-password", "not bob's password")
+        page.click("#cmd-send")
+        page.wait_for_function("document.querySelector('#cmd-feedback').innerText.includes('mot de passe')",
+                               timeout=10000)
+        assert page.input_value("#cmd-confirm-password") == ""  # never left in the form
+        assert store.audit(actor="bob")[0]["action"] == "login.failed" and not store.commands()
+        page.fill("#cmd-confirm", "")
+        page.fill("#cmd-reason", "")
+
+        page.locator("#cmd-commune").click()
+        page.get_by_role("option", name=COMMUNE_NAME).click()
+        count = page.locator(f"#cmd-count .cmd-n[data-n='{len(lamp_ids)}']")
+        count.wait_for(timeout=15000)
+        assert "second" not in page.inner_text("#cmd-count")  # 160 lamps: no second operator needed
+        assert page.locator(".cmd-confirm-needed").count() == 0
+        page.click("#cmd-send")  # no reason: refused, in the operator's language
+        page.wait_for_function("document.querySelector('#cmd-feedback').innerText.includes('motivée')",
+                               timeout=10000)
+        page.wait_for_selector("#cmd-feedback.feedback-warn", timeout=10000)
+        assert "motivée" in page.inner_text("#cmd-feedback")
+        page.fill("#cmd-reason", "Essai de gradation")
+        page.click("#cmd-send")
+        page.wait_for_selector("#cmd-feedback.feedback-ok", timeout=15000)
+        assert "envoyée" in page.inner_text("#cmd-feedback")
+        page.wait_for_selector(".cmd-table .cmd-status.cmd-st-done", timeout=30000)
+        page.screenshot(path=str(artifacts / "commands-dim-commune.png"))
+        [command] = store.commands()
+
+        page.locator("#cmd-commune").click()  # Dijon again, now confirmed by bob at the desk
+        page.get_by_role("option", name="Dijon", exact=True).click()
+        page.wait_for_selector("#cmd-count .cmd-needs", timeout=15000)
+        page.fill("#cmd-reason", "Essai confirmé")
+        page.fill("#cmd-confirm", "bob")
+        page.fill("#cmd-confirm-password", "bob's long password")
+        page.click("#cmd-send")
+        page.wait_for_function("document.querySelector('#cmd-list').innerText.includes('anne + bob')", timeout=15000)
+        confirmed = next(c for c in store.commands() if c["command_id"] != command["command_id"])
+        assert confirmed["user"] == "anne" and confirmed["confirmed_by"] == "bob"
+
+    assert command["status"] == "done" and command["applied"] == len(lamp_ids) and command["level"] == 50
+    assert command["expires_at"] - command["sent_ts"] == 60 * 60_000
+    assert [r["action"] for r in store.audit(actor="anne")][:2] == ["command.dim", "command.dim"]
+
+    def dimmed():
+        now = _lamp_readings(store, lamp_ids)
+        lit = [r for r in now.values() if r.get("status", "ok") == "ok" and r["power_w"] > 0]
+        return now if lit and all(r["level"] == 50 for r in lit) else None
+    after = _wait(dimmed, timeout=30)
+    assert after, "the lamps did not report 50 % in the store"
+    assert sum(r["power_w"] for r in after.values()) < 0.6 * full_power  # the energy readings drop
+    frame = field.sim.lamp_frame()
+    assert frame.loc[frame["fault"] == "", "override"].all()
+
+
+def _drawn_area(requests: list) -> dict | None:
+    """The drawn area the page last sent with a callback (the drawing control's `geojson`, a pattern-matching id)."""
+    for body in reversed(requests):
+        for matches in (body.get("state") or []) + (body.get("inputs") or []):
+            for item in matches if isinstance(matches, list) else ():
+                if item.get("property") == "geojson":
+                    return item.get("value")
+    return None
+
+
+@pytest.mark.browser
+@pytest.mark.kafka
+def test_an_operator_draws_an_area_dims_it_then_returns_it_to_the_programme(field, serve, page, artifacts):
+    from streams.commands import select_area
+
+    store, sim = field.store, field.sim
+    requests: list = []
+    page.on("request", lambda r: requests.append(orjson.loads(r.post_data)) if "_dash-update-component" in r.url
+            and r.post_data and "cmd-draw" in r.post_data else None)
+    # the room knows only Flavignerot's lamps, like the simulator: one cluster, which zooms onto them
+    with serve(types.SimpleNamespace(settings=field.settings), inventory=field.small) as server:
+        server.sign_in(page, "operator")
+        page.goto(server.url)
+        page.locator(".vigie-cluster").first.dispatch_event("click")  # under an alert marker: no pointer click
+        page.wait_for_timeout(1500)
+        page.click("text=Télécommande")
+        page.click("#cmd-draw-rectangle")
+        expect(page.locator("#cmd-target input[value='area']")).to_be_checked()  # the target follows
+        box = page.locator("#map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.1)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.9, steps=12)
+        page.mouse.up()
+        shown = page.locator("#cmd-count .cmd-n")
+        shown.wait_for(timeout=15000)
+        n = int(shown.get_attribute("data-n"))
+        assert "Zone dessinée" in shown.inner_text() and "point(s) lumineux" in shown.inner_text()
+        page.screenshot(path=str(artifacts / "commands-area-preview.png"))
+        area = _drawn_area(requests)
+        expected = select_area(field.small.assets, area)
+        assert n == expected.count and 0 < n < len(field.lamp_ids), (n, len(field.lamp_ids))
+
+        page.fill("#cmd-reason", "Manifestation place de la mairie")
+        page.click("#cmd-send")
+        page.wait_for_selector("#cmd-feedback.feedback-ok", timeout=15000)
+        page.wait_for_selector(".cmd-table .cmd-status.cmd-st-done", timeout=30000)
+        assert f"Zone dessinée ({n})" in page.inner_text("#cmd-list")
+        [dim] = store.commands()
+        assert dim["scope"] == f"area:{n}" and dim["applied"] == n and sorted(dim["targets"]) == list(expected.lamp_ids)
+        frame = sim.lamp_frame().set_index("asset_id")
+        assert frame.loc[list(expected.lamp_ids), "override"].all() and not frame["override"].all()
+
+        # back to the programme before the hour is up
+        page.locator("#cmd-action").click()
+        page.get_by_role("option", name="Retour au programme (fin de la consigne)").click()
+        page.fill("#cmd-reason", "Fin de la manifestation")
+        page.click("#cmd-send")
+        page.wait_for_function("document.querySelectorAll('.cmd-table .cmd-st-done.cmd-status').length >= 2",
+                               timeout=30000)
+        assert "Retour au programme" in page.inner_text("#cmd-list")
+        page.screenshot(path=str(artifacts / "commands-area-back-to-programme.png"))
+
+        # the same area for crossroads: the resume action says "back to normal" (none in Flavignerot)
+        page.click("#cmd-area-kind input[value='signal']")
+        page.wait_for_function("document.querySelector('#cmd-count').innerText.includes('0 carrefour')",
+                               timeout=10000)
+        page.locator("#cmd-action").click()
+        expect(page.get_by_role("option", name="Retour au fonctionnement normal")).to_be_visible()
+        page.keyboard.press("Escape")
+        page.click("#cmd-draw-clear")  # the shapes go, and so does the preview
+        page.wait_for_function("document.querySelector('#cmd-count').innerText.includes('Aucune zone')",
+                               timeout=10000)
+        assert not page.errors, page.errors
+
+    resume = store.commands()[0]
+    assert resume["action"] == "normal" and resume["scope"] == f"area:{n}" and resume["applied"] == n
+    assert not sim.lamp_frame()["override"].any()
 
 
 def test_every_refusal_reads_in_french_and_english(inventory):
@@ -157,7 +267,15 @@ def test_every_refusal_reads_in_french_and_english(inventory):
         (big, {}, "un second opérateur doit confirmer"),
         (big, dict(confirmed_by="alice"), "une autre personne"),
         (lamps, dict(origin_namespace="train-x"), "formation ne peut pas commander le réel"),
+        (big, dict(confirmed_by="bob", confirmer_role="manager"), "ne permet pas de confirmer"),
     ]
+    for reason, french in (("confirmation refused: wrong name or password of the second operator", "mot de passe"),
+                           ("confirmation locked: too many wrong passwords for this name", "bloquée")):
+        assert french in refusal_text(reason, "fr") and refusal_text(reason, "en") != refusal_text(reason, "fr")
+    for reason, french in (("the drawn area is empty", "zone tracée est vide"),
+                           ("the drawn area lies outside the metropolis", "hors de la métropole"),
+                           ("the drawn area reaches 12000 assets, over the cap of 10000", "plus de 10000")):
+        assert french in refusal_text(reason, "fr") and refusal_text(reason, "en") != refusal_text(reason, "fr")
     for selection, change, french in cases:
         kwargs = dict(action="dim", level=50, minutes=60, user="alice", role="operator", reason="r", now_ms=10**12 * 2)
         kwargs.update(change)

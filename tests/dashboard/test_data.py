@@ -23,6 +23,9 @@ def test_classify_state_by_state_and_active_faults():
     assert classify_state("unavailable") == STATE_UNKNOWN
     assert classify_state("on", ["comm_loss"]) == STATE_UNKNOWN
     assert classify_state(None) == STATE_UNKNOWN
+    # the store keeps the processor's record: only the active rules count, not the flapping history
+    assert classify_state("on", {"active": {}, "toggles": {"lamp_failure": [1, 2]}}) == STATE_OK
+    assert classify_state("on", {"active": {"lamp_failure": ["x"]}, "toggles": {}}) == STATE_FAULT
 
 
 def test_changes_since_zero_sends_only_what_is_not_nominal_then_only_changes(store_kit):
@@ -33,6 +36,9 @@ def test_changes_since_zero_sends_only_what_is_not_nominal_then_only_changes(sto
     assert first.states == {"LP-000002": STATE_FAULT, "WS-01": STATE_OK}
     assert first.values["WS-01"] == {"s": STATE_OK, "t": 2.2, "r": -1.0} or first.values["WS-01"]["t"] in (2.2, 2.3)
     assert source.changes_since(first.seq).states == {}
+    store_kit.states([("LP-000002", "light", "on", ["lamp_failure"]), ("LP-000001", "light", "on", [])])
+    same = source.changes_since(first.seq)
+    assert same.states == {} and same.seq > first.seq  # readings that leave the colours as they were
     store_kit.states([("LP-000002", "light", "on", [])])
     later = source.changes_since(first.seq)
     assert later.states == {"LP-000002": STATE_OK} and later.seq > first.seq

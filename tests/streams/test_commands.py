@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from streams.commands import CommandPolicy, CommandRefused, prepare_command, select_targets
+from streams.commands import CommandPolicy, CommandRefused, prepare_command, select_area, select_targets
 
 NOW = 1795600000000
 ASSETS = pd.DataFrame(
@@ -78,3 +78,63 @@ def test_confirmed_commands_pass_and_policy_is_configurable():
     training = command(big, role="trainee", confirmed_by="bob", confirmer_role="trainee", origin_namespace="train-a",
                        target_namespace="train-a")
     assert training.targets == ["commune:21231"]
+
+
+# -- a drawn area --------------------------------------------------------------------------------
+
+# a 30 x 30 grid of lamps 0.001° apart from (5.0, 47.3), and two crossroads
+GRID = pd.DataFrame(
+    [("LP-%06d" % (i * 30 + j), "light", 5.0 + 0.001 * i, 47.3 + 0.001 * j) for i in range(30) for j in range(30)]
+    + [("SIG-001", "signal", 5.0105, 47.3105), ("SIG-002", "signal", 5.025, 47.325)],
+    columns=["asset_id", "kind", "lon", "lat"],
+)
+
+
+def _box(lon0, lat0, lon1, lat1) -> dict:
+    ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"type": "rectangle"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+
+
+def test_an_area_selects_the_lamps_or_the_crossroads_inside_it():
+    area = _box(5.0095, 47.3095, 5.0195, 47.3195)  # lamps i, j in 10..19
+    lamps = select_area(GRID, area)
+    assert lamps.count == 100 and lamps.scope == "area:100" and not lamps.signal_ids
+    assert lamps.lamp_ids[0] == "LP-%06d" % (10 * 30 + 10) and lamps.targets == lamps.lamp_ids
+    crossroads = select_area(GRID, area, kind="signal")
+    assert crossroads.signal_ids == ("SIG-001",) and crossroads.lamp_ids == () and crossroads.scope == "area:1"
+    assert command(crossroads, action="flash", level=None, confirmed_by="bob").targets == ["SIG-001"]
+    # a triangle between the grid's diagonals: lamps i, j >= 10 with i + j <= 29
+    triangle = {"type": "Polygon", "coordinates": [[[5.0095, 47.3095], [5.0200, 47.3095], [5.0095, 47.3200],
+                                                     [5.0095, 47.3095]]]}
+    assert select_area(GRID, triangle).count == 55
+    # two shapes add up; overlapping ones count each lamp once
+    both = _box(5.0095, 47.3095, 5.0195, 47.3195)
+    both["features"] += _box(5.0145, 47.3095, 5.0245, 47.3195)["features"]
+    assert select_area(GRID, both).count == 150
+
+
+def test_an_area_is_refused_when_empty_outside_or_too_large():
+    assert "empty" in _area_refusal(None)
+    assert "empty" in _area_refusal({"type": "FeatureCollection", "features": []})
+    assert "empty" in _area_refusal(_box(5.01, 47.31, 5.01, 47.32))  # no surface
+    assert "empty" in _area_refusal({"type": "Polygon", "coordinates": "nonsense"})
+    assert "outside the metropolis" in _area_refusal(_box(2.3, 48.8, 2.4, 48.9))  # Paris
+    assert "over the cap of 50" in _area_refusal(_box(4.9, 47.2, 5.1, 47.4), policy=CommandPolicy(max_area_assets=50))
+    nothing = select_area(GRID, _box(5.0101, 47.3101, 5.0104, 47.3104))  # between four lamps
+    assert nothing.count == 0 and "reaches no equipment" in refused(nothing)
+
+
+def test_resume_ends_an_override_on_lamps_or_on_crossroads_not_both():
+    assert command(select_targets(ASSETS, commune="21166"), action="normal", level=None).action == "normal"
+    signal = select_targets(ASSETS, signals=["SIG-001"])
+    assert "second operator" in refused(signal, action="normal", level=None)  # the crossroads rule stays
+    mixed = select_targets(ASSETS, lamps=["LP-000001"], signals=["SIG-001"])
+    assert "not to both" in refused(mixed, action="normal", level=None, confirmed_by="bob")
+
+
+def _area_refusal(area, **kw) -> str:
+    with pytest.raises(CommandRefused) as info:
+        select_area(GRID, area, **kw)
+    return info.value.reason
