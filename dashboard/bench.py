@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from dashboard.auth import CSRF_COOKIE, SESSION_COOKIE
+
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DEFAULT_BURSTS", "DEFAULT_LOADS", "TickLog", "bench_dashboard", "main", "tick_size"]
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ class _Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.port = 0
         self.url = ""
+        self.token = ""  # the session cookie of the bench's operator
         self.runner = None
         self._runner_thread: threading.Thread | None = None
         self._last_clock: int | None = None
@@ -170,6 +173,7 @@ class _Stack:
                 time.sleep(0.5)
         self.settings = Settings(kafka_bootstrap=self.broker.bootstrap, data_dir=self.folder)
         save_inventory(self.inventory, self.settings.inventory_dir)  # the processor and the dashboard read it
+        self.token = self._sign_in()
         self.env = {**os.environ, "KAFKA_BOOTSTRAP": self.broker.bootstrap, "VIGIE_DATA_DIR": str(self.folder),
                     "PYTHONUNBUFFERED": "1"}
         self.port = free_port()
@@ -181,13 +185,27 @@ class _Stack:
         while True:
             try:
                 for path in ("/", "/geo/lights.geojson"):
-                    with urllib.request.urlopen(self.url + path, timeout=30) as response:
+                    request = urllib.request.Request(self.url + path, headers={"Cookie": _cookie(self.token)})
+                    with urllib.request.urlopen(request, timeout=30) as response:
                         response.read()
                 return
             except OSError:
                 if time.monotonic() > deadline or self.procs["dashboard"].poll() is not None:
                     raise RuntimeError(f"the dashboard did not come up (see {self.folder / 'dashboard.log'})")
                 time.sleep(0.3)
+
+    def _sign_in(self) -> str:
+        """An operator of the bench's store, signed in: "session token|CSRF token", the cookies its browsers carry."""
+        import secrets
+
+        from streams.store.accounts import Accounts
+
+        accounts = Accounts.from_settings(self.settings)
+        password = secrets.token_urlsafe(16)
+        accounts.add_user("bench-admin", "admin", password, by="bench")  # the dashboard starts only with an admin
+        accounts.add_user("bench", "operator", password, by="bench")
+        token, session = accounts.open_session(accounts.user("bench"), ttl_s=6 * 3600, address="bench")
+        return f"{token}|{session.csrf}"
 
     def _spawn(self, name: str, *argv: str) -> None:
         from streams.broker import die_with_parent
@@ -301,8 +319,16 @@ class _Lamps:
         return out
 
 
-def _open(browser, url: str, timeout_s: float = 60.0):
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+def _cookie(token: str) -> str:
+    return f"{SESSION_COOKIE}={token.split('|')[0]}"
+
+
+def _open(browser, url: str, token: str, timeout_s: float = 60.0):
+    # the room's Content-Security-Policy forbids the string evaluation of Playwright's wait_for_function
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
+    session, csrf = token.split("|")
+    context.add_cookies([{"name": SESSION_COOKIE, "value": session, "url": url},
+                         {"name": CSRF_COOKIE, "value": csrf, "url": url}])
     page = context.new_page()
     ticks = TickLog()
     ticks.attach(page)
@@ -331,9 +357,9 @@ _WATERFALL_JS = """() => {
 }"""
 
 
-def _first_render(browser, url: str) -> dict:
+def _first_render(browser, url: str, token: str) -> dict:
     """One fresh page: the waterfall of its first render, in ms since navigation start."""
-    context, page, _ = _open(browser, url)
+    context, page, _ = _open(browser, url, token)
     try:
         page.wait_for_function("() => window.vigie.probe.liveDrawnAt", timeout=30_000)
         return page.evaluate(_WATERFALL_JS)
@@ -341,11 +367,12 @@ def _first_render(browser, url: str) -> dict:
         context.close()
 
 
-def _serve_time(url: str, runs: int = 5) -> float:
+def _serve_time(url: str, token: str, runs: int = 5) -> float:
     """Median seconds for the server to answer the lamp layer, gzipped, as a browser with an empty cache asks."""
     times = []
     for _ in range(runs):
-        request = urllib.request.Request(url + "/geo/lights.geojson", headers={"Accept-Encoding": "gzip"})
+        request = urllib.request.Request(url + "/geo/lights.geojson", headers={"Accept-Encoding": "gzip",
+                                                                              "Cookie": _cookie(token)})
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
@@ -467,9 +494,10 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
             try:
                 # shared machines: the load next to the figures says how far to trust them
                 figures["machine_load_1m"] = f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}cpu"
-                figures.update(_render_figures([_first_render(browser, stack.url) for _ in range(max(renders, 1))]))
-                figures["lamp_geojson_serve_s"] = round(_serve_time(stack.url), 4)
-                context, page, ticks = _open(browser, stack.url)
+                figures.update(_render_figures([_first_render(browser, stack.url, stack.token)
+                                                for _ in range(max(renders, 1))]))
+                figures["lamp_geojson_serve_s"] = round(_serve_time(stack.url, stack.token), 4)
+                context, page, ticks = _open(browser, stack.url, stack.token)
                 try:
                     lamps = _Lamps(stack.inventory)
                     page.wait_for_timeout(2000)

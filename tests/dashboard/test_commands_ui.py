@@ -100,9 +100,9 @@ def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field,
     full_power = sum(r["power_w"] for r in field.before.values())
 
     with serve(types.SimpleNamespace(settings=field.settings)) as server:
-        server.sign_in(page, "operator", "anne")
+        server.sign_in(page, "trainee", "anne")  # a session namespace: trainees command there
         accounts = server.app.server.config["VIGIE_ROOM"].guard.accounts
-        accounts.add_user("bob", "operator", "bob's long password", by="test")
+        accounts.add_user("bob", "trainee", "bob's long password", by="test")
         page.goto(server.url)
         page.click("text=Télécommande")
         page.locator("#cmd-commune").click()  # Dijon: thousands of lamps, a second operator must confirm
@@ -119,7 +119,8 @@ def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field,
         page.wait_for_function("document.querySelector('#cmd-feedback').innerText.includes('mot de passe')",
                                timeout=10000)
         assert page.input_value("#cmd-confirm-password") == ""  # never left in the form
-        assert store.audit(actor="bob")[0]["action"] == "login.failed" and not store.commands()
+        live = open_store(field.settings, "live")  # where the accounts and their sign-ins live
+        assert live.audit(actor="bob")[0]["action"] == "login.failed" and not store.commands()
         page.fill("#cmd-confirm", "")
         page.fill("#cmd-reason", "")
 
@@ -189,7 +190,7 @@ def test_an_operator_draws_an_area_dims_it_then_returns_it_to_the_programme(fiel
             and r.post_data and "cmd-draw" in r.post_data else None)
     # the room knows only Flavignerot's lamps, like the simulator: one cluster, which zooms onto them
     with serve(types.SimpleNamespace(settings=field.settings), inventory=field.small) as server:
-        server.sign_in(page, "operator")
+        server.sign_in(page, "trainee")
         page.goto(server.url)
         page.locator(".vigie-cluster").first.dispatch_event("click")  # under an alert marker: no pointer click
         page.wait_for_timeout(1500)
