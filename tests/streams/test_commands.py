@@ -104,7 +104,8 @@ def test_an_area_selects_the_lamps_or_the_crossroads_inside_it():
     assert lamps.lamp_ids[0] == "LP-%06d" % (10 * 30 + 10) and lamps.targets == lamps.lamp_ids
     crossroads = select_area(GRID, area, kind="signal")
     assert crossroads.signal_ids == ("SIG-001",) and crossroads.lamp_ids == () and crossroads.scope == "area:1"
-    assert command(crossroads, action="flash", level=None, confirmed_by="bob").targets == ["SIG-001"]
+    assert command(crossroads, action="flash", level=None, confirmed_by="bob",
+                   confirmer_role="operator").targets == ["SIG-001"]
     # a triangle between the grid's diagonals: lamps i, j >= 10 with i + j <= 29
     triangle = {"type": "Polygon", "coordinates": [[[5.0095, 47.3095], [5.0200, 47.3095], [5.0095, 47.3200],
                                                      [5.0095, 47.3095]]]}
