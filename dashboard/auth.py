@@ -67,8 +67,8 @@ OUTPUT_RIGHTS: tuple[tuple[str, str], ...] = (
 # first matching path prefix of a route -> the right it needs; any other path: signed in
 PATH_RIGHTS: tuple[tuple[str, str], ...] = (
     ("/exports/", "contract.export"), ("/formation/debrief/", "training.manage"), ("/audit/", "audit.view"),
-    ("/geo/", "room.view"), ("/_dash-update-component", "room.view"),
-)
+    ("/_dash-update-component", "room.view"),
+)  # the static geometry (/geo/) is for every signed-in user: training rooms draw the live room's layers
 AUDITED_PATHS = ("/exports/", "/formation/debrief/", "/audit/")  # downloads: each one writes an audit row
 _STATIC = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
 

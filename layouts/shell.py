@@ -92,8 +92,7 @@ def no_access(room: "Room", lang: str) -> html.Div:
     if room.training is not None and allowed(room.role(), "room.view", "train-room"):
         rooms = [html.Li(html.A(f"{s['title']} · {s['name']}", href=room_url(s["name"]), className="training-link"))
                  for s in room.training.sessions() if s.get("running")]
-    return html.Div(id=ids.SHELL, className="shell no-access", children=[
-        dcc.Location(id=ids.LOCATION, refresh=False),
+    return html.Div(id=ids.SHELL, className="shell no-access", children=[  # no component any callback reads
         html.Header(className="header", children=[
             html.Div(className="brand", children=[html.Span(t("app.brand", lang), className="brand-name"),
                                                   html.Span(t("app.subtitle", lang), className="brand-sub")]),

@@ -201,8 +201,12 @@ def test_trainer_drives_a_session_from_the_browser(trainer_settings, serve, page
             room_errors = []
             room.on("pageerror", lambda exc: room_errors.append(str(exc)))
             server.sign_in(room, "trainee")
-            room.goto(server.url + "/salle/drill/")
+            room.goto(server.url + "/")  # a trainee's live room is the list of the sessions running
+            room.wait_for_selector(".no-access-body a.training-link", timeout=30_000)
+            assert room.locator(".vigie-map").count() == 0
+            room.click(".no-access-body a.training-link")
             room.wait_for_selector(".training-banner", timeout=30_000)
+            assert room.url == server.url + "/salle/drill/"
             assert "FORMATION — session drill" in room.locator(".training-banner").inner_text()
             assert "header-training" in room.get_attribute(".header", "class")
             room.wait_for_selector(".vigie-map", timeout=30_000)
