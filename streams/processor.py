@@ -396,6 +396,7 @@ class Processor:
         self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
         self._buffer: list[tuple] = []
+        self._feeds: dict[str, tuple[str, frozenset]] = {}  # topic -> (feed, event types it may carry)
         self._order = 0
         self._last_drain = time.monotonic()
         self.positions: dict[tuple[str, int], int] = {}
@@ -602,7 +603,7 @@ class Processor:
         positions = self.positions
         part_ts = self._partition_ts
         buffer = self._buffer
-        prefix = len(self.namespace) + 1
+        feeds = self._feeds
         order = self._order
         ok = iter(oks)
         for i, rec in enumerate(records):
@@ -613,13 +614,17 @@ class Processor:
                 continue  # already read: a duplicate after a reassignment
             positions[key] = rec[2] + 1
             order += 1
-            if i in bad:
+            if bad and i in bad:
                 reason = bad[i] if rec[4] is not None else "empty message (no value)"
                 buffer.append((part_ts.get(key, 0), order, None, reason, rec))
                 continue
             event = next(ok)
-            feed = rec[0][prefix:]
-            if type(event) not in _TYPES_OF_FEED.get(feed, ()):
+            known = feeds.get(rec[0])
+            if known is None:
+                feed = rec[0][len(self.namespace) + 1:]
+                known = feeds[rec[0]] = (feed, _TYPES_OF_FEED.get(feed, frozenset()))
+            feed = known[0]
+            if type(event) not in known[1]:
                 reason = f"event kind {event.kind!r} does not belong on topic {rec[0]}"
                 buffer.append((part_ts.get(key, 0), order, None, reason, rec))
                 continue
@@ -662,26 +667,33 @@ class Processor:
             return
         self._last_drain = now
         ready, self._buffer = buffer[:n], buffer[n:]
-        engine = self.engine
-        health = self.health
+        apply = self.engine.apply
         dead: list[tuple] = []
+        counts: dict[str, list] = {}  # topic -> [events applied, latest event time]
         for ts, _, event, feed, rec in ready:
             if event is None:
                 dead.append((rec, feed))
                 continue
             if not self._watching:
-                engine.watch_inventory(ts)
+                self.engine.watch_inventory(ts)
                 self._watching = True
             try:
-                engine.apply(event, feed)
+                apply(event, feed)
             except Exception as exc:  # a bug on one event must not stop the room
                 log.exception("event %s of %s[%d]@%d failed", event.kind, rec[0], rec[1], rec[2])
                 dead.append((rec, f"processing error: {exc!r}"))
                 continue
-            h = health.get(rec[0])
+            seen = counts.get(rec[0])
+            if seen is None:
+                counts[rec[0]] = [1, ts]
+            else:
+                seen[0] += 1
+                seen[1] = ts  # `ready` is in event-time order
+        for topic, (n, ts) in counts.items():
+            h = self.health.get(topic)
             if h is not None:
-                h.events += 1
-                h.window_events += 1
+                h.events += n
+                h.window_events += n
                 if h.last_event_ts is None or ts > h.last_event_ts:
                     h.last_event_ts = ts
         self._last_event_wall = time.monotonic()

@@ -211,6 +211,9 @@ class AlertEngine:
         self._watch = {kind: spec for kind, spec in rules.comm_loss.kinds.items()}
         self._feed_kinds: dict[str, list[str]] = {}
         self._feed_topics: dict[str, str] = {}
+        # (feed, its feed-down alert key, silence in ms before the feed counts as down)
+        self._feed_down_keys = [(feed, (rules.feed_down.rule, self._feed_topic(feed)), int(silent_s * 1000))
+                                for feed, silent_s in rules.feed_down.silent_after_s.items()]
         for kind, spec in self._watch.items():
             self._feed_kinds.setdefault(spec["feed"], []).append(kind)
         self.load_inventory(inventory)
@@ -318,8 +321,10 @@ class AlertEngine:
     def _meter(self, rec: AssetRecord, event: Event) -> None:
         if type(event) is LampTelemetry:
             value, scale, slot = event.energy_wh, 0.001, 1
-            meta = self.meta.get(rec.asset_id)
-            cabinet = event.cabinet_id or (meta.cabinet_id if meta else None) or "-"
+            cabinet = event.cabinet_id
+            if not cabinet:
+                meta = self.meta.get(rec.asset_id)
+                cabinet = (meta.cabinet_id if meta else None) or "-"
         elif type(event) is CabinetMetering:
             value, scale, slot, cabinet = event.energy_kwh, 1.0, 0, rec.asset_id
         else:
@@ -709,12 +714,11 @@ class AlertEngine:
             cleared = alert.details.get("pending_clear_ts") if alert and owns(alert.asset_id) else None
             if cleared is not None:
                 due = min(due, cleared + settle)
-        fd = self.rules.feed_down
-        for feed, silent_s in fd.silent_after_s.items():
-            last = self.feed_last.get(feed, self.start_ts)
-            if last is not None and (fd.rule, self._feed_topic(feed)) not in self.active \
-                    and owns(self._feed_topic(feed)):
-                due = min(due, last + int(silent_s * 1000))
+        feed_last, start_ts, active = self.feed_last, self.start_ts, self.active
+        for feed, key, silent_ms in self._feed_down_keys:
+            last = feed_last.get(feed, start_ts)
+            if last is not None and key not in active and owns(key[1]) and last + silent_ms < due:
+                due = last + silent_ms
         return due
 
     def _feeds_down(self, now: int) -> set[str]:
