@@ -22,7 +22,6 @@ import queue
 import signal
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -414,11 +413,6 @@ class Processor:
         self._publish_pending = True
         self._stored: dict[tuple[str, int], int | None] = {}  # offsets this processor believes are stored
         self._warm_seq = 0
-        # Inside run(), a step's transaction is written by a writer thread while the next step is
-        # decoded and applied (SQLite and PostgreSQL drivers release the GIL while the database
-        # works). Every read of the store, and the next commit, first waits for it.
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending: tuple[Future, bool] | None = None
         self.engine = self._warm_engine()
 
     # -- start ---------------------------------------------------------------------------------
@@ -477,7 +471,6 @@ class Processor:
         from the store's offset when that is further on (what is below is skipped as duplicates),
         and the store's offset is what the next commit expects to find (compare-and-set).
         """
-        self._finish_write()
         stored = self.store.load_offsets(self.group_id)
         for key, offset in announce.items():
             now = stored.get(key)
@@ -532,7 +525,6 @@ class Processor:
         thresholds = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(50_000, 20, 50)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigie-store-writer")
         try:
             while not should_stop():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
@@ -550,11 +542,6 @@ class Processor:
                     break
                 self._idle()
         finally:
-            try:
-                self._finish_write()
-            finally:
-                self._writer.shutdown()
-                self._writer = None
             gc.set_threshold(*thresholds)
             gc.unfreeze()
             self.stats.seconds = time.monotonic() - started
@@ -724,7 +711,6 @@ class Processor:
         if now - self._last_merge < _MERGE_EVERY_S:
             return
         self._last_merge = now
-        self._finish_write()
         rows = self.store.alerts_changed_since(self._alert_seq)
         if rows:
             self.engine.merge_external([r for r in rows if r["id"] in self.engine.by_id])
@@ -740,7 +726,6 @@ class Processor:
         assigned = getattr(self.source, "assigned", None)
         if assigned is not None and (self._acks_topic, 0) not in assigned:
             return  # several processors: the owner of the acks topic's first partition times commands out
-        self._finish_write()  # an acknowledgement may be in the write under way
         timeout_s = self.command_timeout_s
         late = self.store.unacknowledged_commands(int(time.time() * 1000) - int(timeout_s * 1000))
         if late:
@@ -787,35 +772,17 @@ class Processor:
             intervals=list(out.intervals.values()), new_alerts=out.alert_inserts(),
             alert_updates=out.alert_updates(), transitions=out.transitions, resolutions=out.resolutions,
             energy=out.energy_rows(), health=self._health_rows() if offsets else [],
-            reports=list(out.reports.values()), command_updates=out.command_updates, health_deltas=True,
+            reports=list(out.reports.values()), command_updates=out.command_updates,
+            published_seq=self._published_seq, health_deltas=True,
             expected_offsets={k: self._stored.get(k) for k in offsets} if self.source is not None else None,
         )
-        self._finish_write()
-        batch.published_seq = self._published_seq  # as the write under way left it
-        publish = bool(out.transitions or out.resolutions)
-        if self._writer is not None:
-            self._pending = (self._writer.submit(self.store.apply_batch, batch), publish)
-        else:
-            self.store.apply_batch(batch)  # OffsetConflict: another processor owns a partition now (fenced)
-        # What the next batch expects to find stored: a failed write raises before that batch is built.
+        self.store.apply_batch(batch)  # OffsetConflict: another processor owns a partition now (fenced)
         self._stored.update(offsets)
         if batch.health:
             for h in self.health.values():
                 h.stored_events, h.stored_dead = h.events, h.dead_letters
         self.stats.batches += 1
-        if self._pending is None:
-            self._published(publish)
-
-    def _finish_write(self) -> None:
-        """Wait for the write under way (raising its error, e.g. OffsetConflict), then publish what it committed."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            future, publish = pending
-            future.result()
-            self._published(publish)
-
-    def _published(self, transitions: bool) -> None:
-        if transitions or self._publish_pending:
+        if out.transitions or out.resolutions or self._publish_pending:
             self._publish_pending = False
             self._publish()
 
