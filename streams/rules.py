@@ -401,22 +401,24 @@ def _equipment_signals(event: Event, rules: Iterable[EquipmentRule],
     out = []
     for rule in rules:
         raw = getattr(event, rule.field)
-        value = _value_key(raw)
-        held = active.get(rule.id, ())
         if rule.active_field is not None:
             if raw not in rule.values:
                 continue
+            value = _value_key(raw)
             on = bool(getattr(event, rule.active_field))
-            if not on and value not in held:
+            if not on and value not in active.get(rule.id, ()):
                 continue  # a clear of something never raised: nothing to do
-        else:
-            on = raw in rule.values
-            if on and value in held:
+        elif raw in rule.values:
+            on = True
+            value = _value_key(raw)
+            if value in active.get(rule.id, ()):
                 continue  # the same reading again: not a new occurrence
-            if not on:
-                if not held:
-                    continue
-                value = next(iter(held))
+        else:
+            held = active.get(rule.id)
+            if not held:
+                continue  # a normal reading, nothing held: the usual case
+            on = False
+            value = next(iter(held))
         out.append(Signal(rule.id, event.asset_id, on, value, event.ts, rule.severity_of(value),
                           rule.priority_of(value), rule.domain, rule.title, rule.active_field is None))
     return out

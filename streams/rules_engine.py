@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -37,11 +38,12 @@ __all__ = ["COMMAND_TIMEOUT_RULE", "SYSTEM", "Alert", "AlertEngine", "AssetMeta"
 
 SYSTEM = "system"
 HOUR_MS = 3_600_000
-# event type -> (asset kind, field holding the base state or None when the event leaves it alone)
-_TYPE_INFO = {
-    LampTelemetry: ("light", "power_state"), LampFault: ("light", None), CabinetMetering: ("cabinet", "lamps_on"),
-    SignalStatus: ("signal", "mode"), SignalFault: ("signal", None), CameraHealth: ("camera", "state"),
-    WeatherObservation: ("weather", "temperature_c"),
+# event type -> (asset kind, the base state the event gives its asset, or None when it leaves it alone)
+_TYPE_INFO: dict[type, tuple[str, Callable[[Any], str] | None]] = {
+    LampTelemetry: ("light", operator.attrgetter("power_state")), LampFault: ("light", None),
+    CabinetMetering: ("cabinet", lambda e: "on" if e.lamps_on > 0 else "off"),
+    SignalStatus: ("signal", operator.attrgetter("mode")), SignalFault: ("signal", None),
+    CameraHealth: ("camera", operator.attrgetter("state")), WeatherObservation: ("weather", lambda e: "ok"),
 }
 # Base states that say more than "fault" on the map.
 _TELLING_STATES = frozenset({"flashing", "dark", "fault", "offline", "videoLoss", "tamper"})
@@ -208,6 +210,10 @@ class AlertEngine:
         self._absorbed_by = {child: r for r in rules.equipment for child in r.absorbs}
         self._watch = {kind: spec for kind, spec in rules.comm_loss.kinds.items()}
         self._feed_kinds: dict[str, list[str]] = {}
+        self._feed_topics: dict[str, str] = {}
+        # (feed, its feed-down alert key, silence in ms before the feed counts as down)
+        self._feed_down_keys = [(feed, (rules.feed_down.rule, self._feed_topic(feed)), int(silent_s * 1000))
+                                for feed, silent_s in rules.feed_down.silent_after_s.items()]
         for kind, spec in self._watch.items():
             self._feed_kinds.setdefault(spec["feed"], []).append(kind)
         self.load_inventory(inventory)
@@ -281,19 +287,20 @@ class AlertEngine:
             elif isinstance(event, CommandAck):
                 self._command_ack(event)
             return  # bus priority: counted in stream health only
-        kind, base_field = info
-        rec = self.records.get(event.asset_id)
+        kind, base_of = info
+        asset_id = event.asset_id
+        rec = self.records.get(asset_id)
         if rec is None:
             rec = self._new_record(event, kind)
         elif ts >= rec.last_seen:
             rec.last_seen = ts
-        if base_field is not None:
+        if base_of is not None:
             if kind == "light" or kind == "cabinet":
                 self._meter(rec, event)
             rec.attrs = event
-            rec.base = _base_state(event)
+            rec.base = base_of(event)
             rec.last_updated = ts
-        self.outbox.records[rec.asset_id] = rec
+        self.outbox.records[asset_id] = rec
         faults = rec.faults
         if faults and self._lost in faults:
             self._on_signal(Signal(self._lost, rec.asset_id, False, "silent", ts, level=True), rec)
@@ -314,8 +321,10 @@ class AlertEngine:
     def _meter(self, rec: AssetRecord, event: Event) -> None:
         if type(event) is LampTelemetry:
             value, scale, slot = event.energy_wh, 0.001, 1
-            meta = self.meta.get(rec.asset_id)
-            cabinet = event.cabinet_id or (meta.cabinet_id if meta else None) or "-"
+            cabinet = event.cabinet_id
+            if not cabinet:
+                meta = self.meta.get(rec.asset_id)
+                cabinet = (meta.cabinet_id if meta else None) or "-"
         elif type(event) is CabinetMetering:
             value, scale, slot, cabinet = event.energy_kwh, 1.0, 0, rec.asset_id
         else:
@@ -584,7 +593,10 @@ class AlertEngine:
         self.due = self._next_due()
 
     def _feed_topic(self, feed: str) -> str:
-        return f"{self.namespace}.{feed}"
+        topic = self._feed_topics.get(feed)
+        if topic is None:
+            topic = self._feed_topics[feed] = f"{self.namespace}.{feed}"
+        return topic
 
     def _period_ms(self, asset_id: str, kind: str) -> int:
         meta = self.meta.get(asset_id)
@@ -702,12 +714,11 @@ class AlertEngine:
             cleared = alert.details.get("pending_clear_ts") if alert and owns(alert.asset_id) else None
             if cleared is not None:
                 due = min(due, cleared + settle)
-        fd = self.rules.feed_down
-        for feed, silent_s in fd.silent_after_s.items():
-            last = self.feed_last.get(feed, self.start_ts)
-            if last is not None and (fd.rule, self._feed_topic(feed)) not in self.active \
-                    and owns(self._feed_topic(feed)):
-                due = min(due, last + int(silent_s * 1000))
+        feed_last, start_ts, active = self.feed_last, self.start_ts, self.active
+        for feed, key, silent_ms in self._feed_down_keys:
+            last = feed_last.get(feed, start_ts)
+            if last is not None and key not in active and owns(key[1]) and last + silent_ms < due:
+                due = last + silent_ms
         return due
 
     def _feeds_down(self, now: int) -> set[str]:
@@ -753,22 +764,6 @@ class AlertEngine:
         """What changed since the last drain; starts a new outbox."""
         out, self.outbox = self.outbox, Outbox()
         return out
-
-
-def _base_state(event: Event) -> str | None:
-    if isinstance(event, LampTelemetry):
-        return event.power_state
-    if isinstance(event, CabinetMetering):
-        return "on" if event.lamps_on > 0 else "off"
-    if isinstance(event, SignalStatus):
-        return event.mode
-    if isinstance(event, CameraHealth):
-        return event.state
-    if isinstance(event, WeatherObservation):
-        return "ok"
-    if isinstance(event, (LampFault, SignalFault)):
-        return None
-    return None
 
 
 def _base_of(kind: str, attrs: dict, state: str) -> str:

@@ -54,6 +54,10 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA cache_size=-32768")  # 32 MB: the live state's B-trees stay in memory
+        # Checkpoint the WAL every 64 MB (16,384 pages) rather than every 4 MB: a processor batch
+        # rewrites thousands of rows, and a checkpoint (with its fsync) after nearly every commit
+        # cost more than the batch's own writes. Durability is unchanged (WAL, synchronous=NORMAL).
+        cur.execute("PRAGMA wal_autocheckpoint=16384")
         cur.close()
 
     @event.listens_for(engine, "begin")
