@@ -16,11 +16,12 @@ import time
 import orjson
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from streams.config import Settings
 from streams.store.engine import WRITE_OPTION
 from streams.store.schema import audit_log, report_contacts
+from streams.store.store import write_contacts
 
 __all__ = ["PURGE_EVERY_S", "add_arguments", "contact_of", "contact_rows", "purge_contacts", "run", "scrub_contact",
            "write_contacts"]
@@ -56,15 +57,6 @@ def contact_rows(events) -> list[dict]:
         if contact:
             rows.append({"report_id": event.asset_id, "received_ts": event.ts, **contact})
     return rows
-
-
-def write_contacts(conn: Connection, rows: list[dict]) -> None:
-    """Store contacts in the caller's transaction; a newer contact for a report replaces the older one."""
-    if not rows:
-        return
-    latest = {r["report_id"]: r for r in sorted(rows, key=lambda r: r["received_ts"])}
-    conn.execute(delete(report_contacts).where(report_contacts.c.report_id.in_(list(latest))))
-    conn.execute(report_contacts.insert(), list(latest.values()))
 
 
 def contact_of(engine: Engine, report_id: str) -> dict | None:

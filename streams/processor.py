@@ -32,6 +32,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from .broker import die_with_parent
 from .config import Settings
 from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_producer, partition_key, partition_of
+from .privacy import PURGE_EVERY_S, purge_contacts
 from .rules import RuleSet, load_rules
 from .rules_engine import AlertEngine
 from .schemas import EVENT_TYPES, AlertTransition, Validator
@@ -392,6 +393,7 @@ class Processor:
         self.idle_tick_s = idle_tick_s
         self.command_timeout_s = settings.command_timeout_s if command_timeout_s is None else command_timeout_s
         self._last_command_check = 0.0
+        self._last_purge = 0.0  # monotonic time of the last retention purge of reporters' contacts
         self._acks_topic = topic_name(self.namespace, "commands", "acks")
         self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
@@ -565,10 +567,21 @@ class Processor:
             engine.tick(engine.watermark + int(idle * 1000))
         self._merge_external()
         self._check_commands()
+        self._purge_contacts()
         out = engine.outbox
         if (out.records or out.new_alerts or out.changed_alerts or out.resolutions or out.transitions
                 or out.command_updates):
             self._commit({}, [])
+
+    def _purge_contacts(self) -> None:
+        """Once an hour, delete the reporters' contacts older than the retention period (audited)."""
+        now = time.monotonic()
+        if now - self._last_purge < PURGE_EVERY_S:
+            return
+        self._last_purge = now
+        deleted = purge_contacts(self.store.engine, self.settings.contact_retention_days)
+        if deleted:
+            log.info("deleted %d reporters' contacts older than %g days", deleted, self.settings.contact_retention_days)
 
     def _coalesce(self, records: list) -> None:
         """Buffer this poll's records and those already fetched behind them (a step), then apply and commit."""
@@ -772,7 +785,8 @@ class Processor:
             intervals=list(out.intervals.values()), new_alerts=out.alert_inserts(),
             alert_updates=out.alert_updates(), transitions=out.transitions, resolutions=out.resolutions,
             energy=out.energy_rows(), health=self._health_rows() if offsets else [],
-            reports=list(out.reports.values()), command_updates=out.command_updates,
+            reports=list(out.reports.values()), contacts=list(out.contacts.values()),
+            command_updates=out.command_updates,
             published_seq=self._published_seq, health_deltas=True,
             expected_offsets={k: self._stored.get(k) for k in offsets} if self.source is not None else None,
         )

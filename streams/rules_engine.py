@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 import msgspec
 import orjson
 
+from .privacy import contact_rows
 from .rules import RuleSet, Signal, escalation_of, evaluate, is_flapping, nearest_within, report_decision, worse
 from .schemas import (
     CabinetMetering,
@@ -138,6 +139,7 @@ class Outbox:
     resolutions: list[dict] = field(default_factory=list)
     energy: dict[tuple[str, int], list] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
+    contacts: dict[str, dict] = field(default_factory=dict)  # reporters' contacts: stored apart (streams.privacy)
     command_updates: list[dict] = field(default_factory=list)
 
     def asset_rows(self) -> list[dict]:
@@ -504,6 +506,8 @@ class AlertEngine:
                "requested_ts": known["requested_ts"] if known else report.ts, "updated_ts": report.ts,
                "alert_id": known["alert_id"] if known else None, "fused": known["fused"] if known else False}
         self.outbox.reports[report.asset_id] = row
+        for contact in contact_rows((report,)):
+            self.outbox.contacts[report.asset_id] = contact
         own = self.active.get(key)
         if report.status == "closed":
             if own is not None:

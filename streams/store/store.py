@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateSchema
@@ -36,6 +36,7 @@ from .schema import (
     counters,
     energy_hourly,
     interventions,
+    report_contacts,
     reports,
     state_intervals,
     stream_health,
@@ -122,6 +123,7 @@ class BatchWrite:
     energy: list[dict] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)
+    contacts: list[dict] = field(default_factory=list)  # report_contacts rows: personal data, apart from reports
     command_updates: list[dict] = field(default_factory=list)
     published_seq: int | None = None
     # partition -> the offset this writer believes is stored (None: no row yet). When given, every
@@ -133,7 +135,8 @@ class BatchWrite:
     def empty(self) -> bool:
         """True when the batch changes nothing but (maybe) offsets."""
         return not (self.asset_rows or self.intervals or self.new_alerts or self.alert_updates or self.transitions
-                    or self.resolutions or self.energy or self.health or self.reports or self.command_updates)
+                    or self.resolutions or self.energy or self.health or self.reports or self.contacts
+                    or self.command_updates)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,15 @@ class Changes:
     seq: int
     assets: list[dict]
     alerts: list[dict]
+
+
+def write_contacts(conn: Connection, rows: list[dict]) -> None:
+    """Store reporters' contacts in the caller's transaction; a newer one for a report replaces the older."""
+    if not rows:
+        return
+    latest = {r["report_id"]: r for r in sorted(rows, key=lambda r: r["received_ts"])}
+    conn.execute(delete(report_contacts).where(report_contacts.c.report_id.in_(list(latest))))
+    conn.execute(report_contacts.insert(), list(latest.values()))
 
 
 def _dicts(result) -> list[dict]:
@@ -374,6 +386,8 @@ class Store:
                 for row in batch.reports:
                     row["seq"] = seq
                 conn.execute(self._up_report, batch.reports)
+            if batch.contacts:
+                write_contacts(conn, batch.contacts)
             if batch.command_updates:
                 self._update_commands(conn, batch.command_updates, seq)
             if batch.health:

@@ -301,3 +301,29 @@ def test_the_audit_log_cannot_be_changed(store_kit):
         with store_kit.store.engine.begin() as conn:
             conn.exec_driver_sql("UPDATE audit_log SET actor = 'someone'")
     assert store_kit.store.audit()[0]["actor"] == "anne"
+
+
+def test_a_reporters_contact_shows_only_to_the_roles_that_call_back(app, store_kit, signed):
+    from streams.store import BatchWrite
+
+    now = int(time.time() * 1000)
+    store_kit.store.apply_batch(BatchWrite(group_id="t", reports=[{
+        "report_id": "RPT-7", "category": "street_light_out", "source": "app", "status": "open", "lat": 47.32,
+        "lon": 5.04, "description": "Rue sombre", "address": None, "external_id": None, "asset_ref": None,
+        "requested_ts": now, "updated_ts": now, "alert_id": None, "fused": False}],
+        contacts=[{"report_id": "RPT-7", "name": "Jeanne Martin", "email": "jeanne@example.org", "phone": None,
+                   "received_ts": now}]))
+
+    def panel(role):
+        body = callback_body(app, f"{ids.ASSET_PANEL}.children", {
+            f"{ids.SELECTED_ASSET}.data": {"report_id": "RPT-7", "asset_id": None}, f"{ids.LANG}.data": "fr",
+            f"{ids.LOCATION}.pathname": "/"}, f"{ids.SELECTED_ASSET}.data")
+        response = signed(app, role).post("/_dash-update-component", json=body)
+        assert response.status_code == 200
+        return response.data.decode()
+
+    assert "jeanne@example.org" in panel("operator") and "Contact du déclarant" in panel("supervisor")
+    assert "jeanne" not in panel("manager").lower() and "Rue sombre" in panel("manager")
+    assert "jeanne" not in panel("trainer").lower()
+    views = [r for r in store_kit.store.audit() if r["action"] == "privacy.view"]
+    assert {r["actor"] for r in views} == {"operator-1", "supervisor-1"} and views[0]["target"] == "report:RPT-7"

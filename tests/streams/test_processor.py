@@ -202,3 +202,26 @@ def test_silence_is_detected_by_the_wall_clock_when_nothing_arrives(embedded_bro
         proc.close()
     [down] = store.open_alerts(rule="feed_down")
     assert down["asset_id"] == f"{ns}.cameras.health" and down["severity"] == "critical"
+
+
+def test_a_reporters_contact_is_stored_apart_from_the_report(embedded_broker, start_ms, tmp_path):
+    from streams.privacy import contact_of
+    from streams.schemas import IncidentReport
+
+    ns = namespace(embedded_broker, "contact")
+    with_contact = IncidentReport(asset_id="RPT-1", ts=start_ms, category="street_light_out", lat=47.32, lon=5.04,
+                                  source="app", description="Rue sombre", contact_name="Jeanne Martin",
+                                  contact_email="jeanne@example.org", contact_phone="03 80 12 34 56")
+    without = IncidentReport(asset_id="RPT-2", ts=start_ms, category="pothole", lat=47.33, lon=5.05, source="agent")
+    produce(embedded_broker.bootstrap, ns, [("incidents.reports", b"RPT-1", encode(with_contact)),
+                                            ("incidents.reports", b"RPT-2", encode(without))])
+    store = Store.from_url(f"sqlite:///{tmp_path / 'vigie.db'}")
+    run_processor(embedded_broker, ns, store, tmp_path)
+    reports = {r["report_id"]: r for r in store.reports()}
+    assert set(reports) == {"RPT-1", "RPT-2"}
+    text = str(reports) + str(store.audit())
+    assert "jeanne" not in text.lower() and "80 12 34" not in text  # not on the report, not in the audit log
+    contact = contact_of(store.engine, "RPT-1")
+    assert (contact["name"], contact["email"], contact["phone"]) == ("Jeanne Martin", "jeanne@example.org",
+                                                                     "03 80 12 34 56")
+    assert contact_of(store.engine, "RPT-2") is None
