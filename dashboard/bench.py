@@ -475,10 +475,11 @@ def _burst_figures(stack: _Stack, page, ticks: TickLog, lamps: _Lamps, bursts) -
 
 
 def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, bursts=DEFAULT_BURSTS,
-                    warm_s: float = 8.0, out: TextIO | None = None) -> dict:
-    """Run the room and a headless browser; return first render, latencies and update sizes as figures."""
-    from playwright.sync_api import sync_playwright
+                    warm_s: float = 8.0, out: TextIO | None = None, browser=None) -> dict:
+    """Run the room and a headless browser; return first render, latencies and update sizes as figures.
 
+    `browser`: a Playwright Chromium already running (a test session's); else one is launched here.
+    """
     out = out if out is not None else sys.stderr
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
@@ -489,37 +490,45 @@ def bench_dashboard(*, renders: int = 3, probes: int = 30, loads=DEFAULT_LOADS, 
         stack.start()
         stack.simulate(loads[0][1] if loads else 1.0, span_s=120)
         time.sleep(warm_s)  # the processor joins its group and fills the store
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
-            try:
-                # shared machines: the load next to the figures says how far to trust them
-                figures["machine_load_1m"] = f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}cpu"
-                figures.update(_render_figures([_first_render(browser, stack.url, stack.token)
-                                                for _ in range(max(renders, 1))]))
-                figures["lamp_geojson_serve_s"] = round(_serve_time(stack.url, stack.token), 4)
-                context, page, ticks = _open(browser, stack.url, stack.token)
+        if browser is not None:
+            _measure(browser, stack, figures, renders, probes, loads, bursts, out)
+        else:
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as pw:
+                own = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
                 try:
-                    lamps = _Lamps(stack.inventory)
-                    page.wait_for_timeout(2000)
-                    for i, (name, speed) in enumerate(loads):
-                        if i > 0:
-                            stack.simulate(speed, span_s=120)
-                            page.wait_for_timeout(3000)
-                        figures.update(_load_figures(stack, page, ticks, lamps, name, probes, out))
-                    stack.stop_simulator()
-                    figures.update(_burst_figures(stack, page, ticks, lamps, bursts))
-                    if page.errors:
-                        figures["page_errors"] = len(page.errors)
+                    _measure(own, stack, figures, renders, probes, loads, bursts, out)
                 finally:
-                    context.close()
-            finally:
-                browser.close()
+                    own.close()
         if stack.stopped():
             figures["stopped_during_run"] = ",".join(stack.stopped())
     finally:
         stack.close()
         shutil.rmtree(folder, ignore_errors=True)
     return figures
+
+
+def _measure(browser, stack: _Stack, figures: dict, renders: int, probes: int, loads, bursts, out: TextIO) -> None:
+    # shared machines: the load next to the figures says how far to trust them
+    figures["machine_load_1m"] = f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}cpu"
+    figures.update(_render_figures([_first_render(browser, stack.url, stack.token) for _ in range(max(renders, 1))]))
+    figures["lamp_geojson_serve_s"] = round(_serve_time(stack.url, stack.token), 4)
+    context, page, ticks = _open(browser, stack.url, stack.token)
+    try:
+        lamps = _Lamps(stack.inventory)
+        page.wait_for_timeout(2000)
+        for i, (name, speed) in enumerate(loads):
+            if i > 0:
+                stack.simulate(speed, span_s=120)
+                page.wait_for_timeout(3000)
+            figures.update(_load_figures(stack, page, ticks, lamps, name, probes, out))
+        stack.stop_simulator()
+        figures.update(_burst_figures(stack, page, ticks, lamps, bursts))
+        if page.errors:
+            figures["page_errors"] = len(page.errors)
+    finally:
+        context.close()
 
 
 def main(argv: list[str] | None = None) -> int:

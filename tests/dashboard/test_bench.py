@@ -32,10 +32,11 @@ def test_tick_size_counts_each_changed_asset_once():
 
 
 @pytest.mark.browser
-def test_short_benchmark_gives_sane_figures():
+def test_short_benchmark_gives_sane_figures(browser):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed: run `make system-deps` (apt-get install chromium)")
-    figures = bench_dashboard(renders=1, probes=3, loads=(("nominal", 1.0),), bursts=(10, 100), warm_s=5.0)
+    figures = bench_dashboard(renders=1, probes=3, loads=(("nominal", 1.0),), bursts=(10, 100), warm_s=5.0,
+                              browser=browser)  # the session's: one Playwright per process
 
     assert "stopped_during_run" not in figures and "page_errors" not in figures, figures
     assert 0 < figures["first_render_s"] < 60
