@@ -105,7 +105,7 @@ class TalqConnector:
 
     def handle_command(self, command: CommandRequest) -> CommandAck | None:
         """Send a lighting command as a TALQ override; its ack, or None if the command is not for lighting."""
-        if command.action not in ("dim", "switch_on", "switch_off"):
+        if command.action not in ("dim", "switch_on", "switch_off", "normal"):
             return None
         targets = self._lighting_targets(command)
         if not targets:
@@ -115,6 +115,10 @@ class TalqConnector:
         def ack(status: str, applied: int = 0, detail: str | None = None) -> CommandAck:
             return CommandAck(asset_id=command.asset_id, ts=max(now_ms, command.ts), command_id=command.command_id,
                               status=status, applied=applied, detail=detail[:200] if detail else None)
+
+        if command.action == "normal":  # said at once rather than left to time out
+            return ack("rejected", detail="TALQ: ending an override early is not mapped; "
+                                          "the override ends at its expiration")
 
         if command.expires_at <= now_ms:
             return ack("expired", detail="expired before it could be sent to TALQ")

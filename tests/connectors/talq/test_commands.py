@@ -56,3 +56,8 @@ def test_expired_and_foreign_commands(cms, registry, now):
     assert expired.status == "expired" and cms.received == []
     assert connector.handle_command(_command("flash", targets=("SIG-001",))) is None
     assert connector.handle_command(_command(targets=("CAM-001",))) is None
+
+
+def test_back_to_the_programme_is_refused_at_once_not_left_to_time_out(cms, registry, now):
+    ack = _connector(cms.url, registry, now).handle_command(_command("normal"))
+    assert ack.status == "rejected" and "expiration" in ack.detail and cms.received == []
