@@ -75,7 +75,8 @@ def user_badge(room: "Room", lang: str) -> html.Div:
         html.Span(t(f"role.{session.user.role}", lang), className=f"user-role role-{session.user.role}"),
         html.Form(action=LOGOUT_PATH, method="POST", className="logout-form", children=[
             dcc.Input(type="hidden", name="csrf", value=session.csrf),
-            html.Button(t("auth.logout", lang), type="submit", className="btn btn-logout")]),
+            html.Button(type="submit", className="btn btn-logout", title=t("auth.logout", lang),
+                        **{"aria-label": t("auth.logout", lang)})]),
     ])
 
 
