@@ -24,13 +24,19 @@ def _wait(predicate, timeout: float = 10.0):
     return False
 
 
-def test_sign_in_work_under_the_policy_sign_out_and_read_the_journal(store_kit, serve, strict_page, browser,
-                                                                     inventory, artifacts):
-    page = strict_page
+def _one_alert(store_kit, inventory) -> int:
+    """A major alert on a lamp, and a live heartbeat; the alert's id."""
     lamp = inventory.assets[inventory.assets["kind"] == "light"].iloc[10]
     [alert_id] = store_kit.alerts([{"asset_id": lamp.asset_id, "severity": "major", "lat": lamp.lat,
                                     "lon": lamp.lon}])
     store_kit.heartbeat()
+    return alert_id
+
+
+def test_sign_in_works_under_the_policy_sign_out_and_read_the_journal(store_kit, serve, strict_page, browser,
+                                                                     inventory, artifacts):
+    page = strict_page
+    alert_id = _one_alert(store_kit, inventory)
     with serve(store_kit, stale_after_s=3600) as server:
         accounts = server.app.server.config["VIGIE_ROOM"].guard.accounts
         accounts.add_user("anne", "operator", PASSWORD, by="test")
@@ -81,10 +87,7 @@ def test_sign_in_work_under_the_policy_sign_out_and_read_the_journal(store_kit, 
 def test_a_manager_browses_the_room_without_a_single_refusal(store_kit, serve, strict_page, inventory):
     """Read-only roles never fire a callback they may not: the buttons are not there, nothing is denied."""
     page = strict_page
-    lamp = inventory.assets[inventory.assets["kind"] == "light"].iloc[10]
-    [alert_id] = store_kit.alerts([{"asset_id": lamp.asset_id, "severity": "major", "lat": lamp.lat,
-                                    "lon": lamp.lon}])
-    store_kit.heartbeat()
+    alert_id = _one_alert(store_kit, inventory)
     with serve(store_kit, stale_after_s=3600) as server:
         server.sign_in(page, "manager", "max")
         page.goto(server.url + "/")
