@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from streams.access import check_role
 
@@ -140,12 +141,15 @@ class Accounts:
         check_password(name, password)
         now = _now_ms()
         digest = self.hasher.hash(password)
-        with self._write() as conn, conn.begin():
-            if conn.scalar(select(func.count()).select_from(users).where(users.c.name == name)):
-                raise AccountError(f"user {name!r} already exists")
-            conn.execute(users.insert().values(name=name, role=role, password_hash=digest, enabled=True,
-                                               created_ts=now, created_by=by, password_ts=now))
-            self._audit(conn, by, "user.add", name, {"role": role})
+        try:
+            with self._write() as conn, conn.begin():
+                if conn.scalar(select(func.count()).select_from(users).where(users.c.name == name)):
+                    raise AccountError(f"user {name!r} already exists")
+                conn.execute(users.insert().values(name=name, role=role, password_hash=digest, enabled=True,
+                                                   created_ts=now, created_by=by, password_ts=now))
+                self._audit(conn, by, "user.add", name, {"role": role})
+        except IntegrityError:  # created by another process between the check and the insert
+            raise AccountError(f"user {name!r} already exists") from None
         return User(name, role)
 
     def _change(self, name: str, values: dict, *, by: str, action: str, detail: dict | None = None,
@@ -289,5 +293,10 @@ def first_admin(accounts: Accounts, *, environ=None, interactive: bool | None = 
         accounts.set_role(name, "admin", by="setup")
         accounts.set_password(name, password, by="setup")
         return name
-    accounts.add_user(name, "admin", password, by="setup")
+    try:
+        accounts.add_user(name, "admin", password, by="setup")
+    except AccountError:
+        if accounts.count_admins():  # another worker of the same server created it first
+            return None
+        raise
     return name

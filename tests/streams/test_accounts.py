@@ -84,6 +84,31 @@ def test_the_first_admin_comes_from_the_environment_or_nowhere(accounts):
     assert first_admin(accounts, environ={"VIGIE_ADMIN_PASSWORD": "something else entirely"}) is None
 
 
+def test_two_workers_starting_together_make_one_first_admin(settings):
+    """gunicorn starts its workers at once: each sees no admin, one creates it, the other must not fail."""
+    import threading
+
+    env = {"VIGIE_ADMIN_PASSWORD": PASSWORD}
+    results, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def start():
+        accounts = Accounts.from_settings(settings, hasher=PasswordHasher.from_parameters(CHEAPEST))
+        barrier.wait()
+        try:
+            results.append(first_admin(accounts, environ=env))
+        except AccountError as exc:  # pragma: no cover - what this test guards against
+            errors.append(exc.reason)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and "admin" in results
+    assert Accounts.from_settings(settings).count_admins() == 1
+
+
 def _user(argv, settings, monkeypatch, stdin="", password=None):
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     if password is None:
