@@ -278,15 +278,20 @@ def _cpu_s() -> float:
     return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
-def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = True) -> dict:
-    """The processor over the namespace into a fresh SQLite store: rate from its first records to its last write."""
+def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = True,
+               database_url: str | None = None) -> dict:
+    """The processor over the namespace into a fresh store (SQLite, or a new schema of `database_url`).
+
+    Its rate runs from its first records to its last write.
+    """
     from .config import Settings
     from .processor import Processor
     from .store import Store, dispose_engines
 
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
         settings = Settings(kafka_bootstrap=bootstrap, data_dir=Path(tmp), namespace=namespace)
-        store = Store.from_url(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        store = (Store.from_url(database_url, schema=f"bench_{time.time_ns()}") if database_url
+                 else Store.from_url(f"sqlite:///{Path(tmp) / 'bench.db'}"))
         proc = Processor(settings, store=store, group_id=f"bench-{time.time_ns()}", fetch_process=fetch_process)
         cpu = _cpu_s()
         try:
@@ -336,19 +341,20 @@ def _peak_rss_mb() -> float:
 
 
 def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), seed: int = 42,
-                    repeats: int = 3) -> dict:
+                    repeats: int = 3, database_url: str | None = None) -> dict:
     """Processor throughput beside the raw consume ceiling, at Dijon scale and 10x the assets.
 
     Each figure is the best of `repeats` runs, ceiling and processor alike, each in a fresh
     interpreter: the machines are shared, and a neighbour's burst should not decide the ratio.
     The processor runs as `vigie process` does, Kafka read by its fetcher process; `inline_fetch_*`
     is one run with Kafka read in the processor's own process. `cpu_*` figures count events per
-    CPU-second of the measuring process and its children (less noisy than wall time).
+    CPU-second of the measuring process and its children (less noisy than wall time). With
+    `database_url` (`VIGIE_DATABASE_URL` for `vigie bench processor`) the store is PostgreSQL.
     """
     from .broker import EmbeddedBroker, free_port
 
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    figures: dict = {"events": n_events}
+    figures: dict = {"events": n_events, "store": "postgresql" if database_url else "sqlite"}
     namespaces = tuple(f"train-bench-x{s}" for s in scales)
     broker = EmbeddedBroker(free_port())
     broker.start(namespaces=namespaces)
@@ -362,8 +368,8 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
             ceilings, runs = [], []
             for _ in range(repeats):
                 ceilings.append(_in_child(_ceiling, broker.bootstrap, namespace, n_events))
-                runs.append(_in_child(_processor, broker.bootstrap, namespace, n_events))
-            inline = _in_child(_processor, broker.bootstrap, namespace, n_events, False)
+                runs.append(_in_child(_processor, broker.bootstrap, namespace, n_events, True, database_url))
+            inline = _in_child(_processor, broker.bootstrap, namespace, n_events, False, database_url)
             ceiling = max(c["rate"] for c in ceilings)
             best = max(runs, key=lambda r: r["rate"])
             cpu_ceiling = max(c["cpu_rate"] for c in ceilings)

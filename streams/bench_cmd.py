@@ -38,6 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             status = 1
             continue
         print(f"# {name}", flush=True)
-        for key, value in bench().items():
+        options = {"database_url": settings.database_url} if name == "processor" and settings.database_url else {}
+        for key, value in bench(**options).items():
             print(f"{key}={value}", flush=True)
     return status
