@@ -30,14 +30,14 @@ import orjson
 
 from dashboard.i18n import LANGS, normalise_lang, t
 from streams.access import allowed
-from streams.store.accounts import Accounts, Session
+from streams.store.accounts import Accounts, Session, User
 
 if TYPE_CHECKING:
     import dash
 
 __all__ = [
     "CSRF_COOKIE", "CSRF_HEADER", "Guard", "HEALTH_PATH", "LOGIN_PATH", "LOGOUT_PATH", "OUTPUT_RIGHTS",
-    "PATH_RIGHTS", "SESSION_COOKIE", "current_session", "rights_for_outputs",
+    "PATH_RIGHTS", "SESSION_COOKIE", "SignInLocked", "current_session", "rights_for_outputs",
 ]
 
 SESSION_COOKIE = "vigie_session"
@@ -71,6 +71,10 @@ PATH_RIGHTS: tuple[tuple[str, str], ...] = (
 )  # the static geometry (/geo/) is for every signed-in user: training rooms draw the live room's layers
 AUDITED_PATHS = ("/exports/", "/formation/debrief/", "/audit/")  # downloads: each one writes an audit row
 _STATIC = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
+
+
+class SignInLocked(Exception):
+    """Too many failed sign-ins for this name or address: no password is checked for a while."""
 
 
 def current_session() -> Session | None:
@@ -125,7 +129,7 @@ class Guard:
     secure: bool = False
     tiles: str | None = None
     _cache: dict[str, tuple[Session | None, float]] = field(default_factory=dict)
-    _script_hashes: list[str] | None = None
+    _policy: str | None = None  # the Content-Security-Policy, built on the first answer
     _app: "dash.Dash | None" = None
 
     @classmethod
@@ -168,6 +172,23 @@ class Guard:
     def forget(self, token: str | None) -> None:
         """Drop a token from this process's cache (after sign-out)."""
         self._cache.pop(token or "", None)
+
+    def check_password(self, name: str, password: str, *, target: str, address: str | None = None,
+                       detail: dict | None = None) -> User | None:
+        """The user if the password is theirs, None if not (audited as login.failed on `target`).
+
+        SignInLocked, before any check, past 5 failures for the name (or 20 from the address) in
+        15 minutes: the sign-in page and the second operator's confirmation share this limit.
+        """
+        since = int((time.time() - FAIL_WINDOW_S) * 1000)
+        if (self.accounts.failures(name=name, since_ms=since) >= MAX_FAILS_PER_NAME
+                or address is not None
+                and self.accounts.failures(address=address, since_ms=since) >= MAX_FAILS_PER_ADDRESS):
+            raise SignInLocked(name)
+        user = self.accounts.verify(name, password)
+        if user is None:
+            self.accounts.record((name or "-")[:64], "login.failed", target, detail)
+        return user
 
     def deny(self, session: Session | None, right: str, target: str) -> flask.Response:
         """Refuse with 403 and an audit row."""
@@ -215,9 +236,13 @@ class Guard:
         return None
 
     def _csp(self) -> str:
-        if self._script_hashes is None and self._app is not None:
-            self._script_hashes = list(self._app.csp_hashes())
-        scripts = " ".join(self._script_hashes or [])  # already quoted: 'sha256-…'
+        """The policy, once every callback is registered (Dash's inline scripts are hashed then)."""
+        if self._policy is None:
+            self._policy = self._build_csp()
+        return self._policy
+
+    def _build_csp(self) -> str:
+        scripts = " ".join(self._app.csp_hashes() if self._app is not None else [])  # quoted: 'sha256-…'
         images = "'self' data: blob:"
         if self.tiles:
             parts = urlsplit(self.tiles.replace("{s}", "a"))
@@ -267,14 +292,12 @@ class Guard:
         sent, expected = request.form.get("csrf") or "", request.cookies.get(LOGIN_COOKIE) or ""
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()) or not _same_origin(request):
             return self._login_page(lang, target, "login.error.form", 400)
-        since = int((time.time() - FAIL_WINDOW_S) * 1000)
-        if (self.accounts.failures(name=name, since_ms=since) >= MAX_FAILS_PER_NAME
-                or self.accounts.failures(address=address, since_ms=since) >= MAX_FAILS_PER_ADDRESS):
+        try:
+            user = self.check_password(name, password, target=f"address:{address}", address=address)
+        except SignInLocked:
             self.accounts.record(name or "-", "login.locked", f"address:{address}")
             return self._login_page(lang, target, "login.error.locked", 429)
-        user = self.accounts.verify(name, password)
         if user is None:
-            self.accounts.record(name or "-", "login.failed", f"address:{address}")
             return self._login_page(lang, target, "login.error.bad", 401)
         token, session = self.accounts.open_session(user, ttl_s=self.ttl_s, address=address)
         response = flask.redirect(target)
@@ -346,9 +369,9 @@ class Guard:
 def _same_origin(request: flask.Request) -> bool:
     """A browser's Origin (or Referer), when sent, names this server."""
     origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if not origin or origin == "null":
-        return origin != "null"
-    return urlsplit(origin).netloc == request.host
+    if not origin:
+        return True  # not a browser's cross-site request: the CSRF token still has to match
+    return origin != "null" and urlsplit(origin).netloc == request.host
 
 
 def _json(payload: dict, status: int) -> flask.Response:

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _signatures(args: argparse.Namespace, settings: Settings, origin: str):
     """The sender and the confirming operator (if any), each checked against their password and rights."""
     from .store.accounts import Accounts
-    from .user_cmd import signed_in
+    from .user_cmd import SignatureRefused, signed_in
 
     accounts = Accounts.from_settings(settings)
     try:
@@ -154,8 +154,8 @@ def _signatures(args: argparse.Namespace, settings: Settings, origin: str):
                 raise _Stop("vigie command: refused: the confirming operator must be someone else")
             confirmer = signed_in(accounts, args.confirmed_by, "command.confirm", env="VIGIE_CONFIRM_PASSWORD",
                                   namespace=origin)
-    except SystemExit as refused:
-        raise _Stop(f"vigie command: refused: {str(refused).removeprefix('vigie: ')}") from None
+    except SignatureRefused as refused:
+        raise _Stop(f"vigie command: refused: {refused}") from None
     return user, confirmer
 
 

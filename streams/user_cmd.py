@@ -22,7 +22,7 @@ import sys
 from streams.access import ROLES
 from streams.config import Settings
 
-__all__ = ["add_arguments", "read_password", "run", "signed_in"]
+__all__ = ["SignatureRefused", "add_arguments", "read_password", "run", "signed_in"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sessions.add_argument("--json", action="store_true")
 
 
+class SignatureRefused(Exception):
+    """A user who acts from the command line could not sign: why, in one line."""
+
+
 def read_password(prompt: str, *, twice: bool = True, env: str | None = None) -> str:
     """A password from the environment variable `env`, a terminal prompt, or stdin's first line."""
     if env and os.environ.get(env):
@@ -54,24 +58,24 @@ def read_password(prompt: str, *, twice: bool = True, env: str | None = None) ->
     if sys.stdin.isatty():
         password = getpass.getpass(prompt)
         if twice and getpass.getpass("Again: ") != password:
-            raise SystemExit("vigie: the two passwords differ")
+            raise SignatureRefused("the two passwords differ")
         return password
     return sys.stdin.readline().rstrip("\n")
 
 
 def signed_in(accounts, name: str | None, right: str, *, env: str = "VIGIE_PASSWORD", namespace: str = "live"):
-    """The user `name` after checking their password and that they hold `right`; SystemExit otherwise."""
+    """The user `name` after checking their password and that they hold `right`; SignatureRefused otherwise."""
     from streams.access import allowed
 
     if not name:
-        raise SystemExit("vigie: say who acts (--by/--user NAME)")
+        raise SignatureRefused("say who acts (--by/--user NAME)")
     user = accounts.verify(name, read_password(f"Password of {name}: ", twice=False, env=env))
     if user is None:
         accounts.record(name, "login.failed", "address:cli")
-        raise SystemExit(f"vigie: wrong user name or password for {name!r}")
+        raise SignatureRefused(f"wrong user name or password for {name!r}")
     if not allowed(user.role, right, namespace):
         accounts.record(name, "denied", "cli", {"right": right, "role": user.role})
-        raise SystemExit(f"vigie: {name!r} ({user.role}) does not hold the right {right!r}")
+        raise SignatureRefused(f"{name!r} ({user.role}) does not hold the right {right!r}")
     return user
 
 
@@ -115,8 +119,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except AccountError as exc:
         print(f"vigie user: {exc.reason}", file=sys.stderr)
         return 2
-    except SystemExit as exc:  # a refused signature
-        print(exc, file=sys.stderr)
+    except SignatureRefused as exc:
+        print(f"vigie: {exc}", file=sys.stderr)
         return 2
     print(f"vigie user: {args.action} {args.name}: done (by {by})")
     return 0

@@ -9,7 +9,6 @@ the server (`streams.commands.select_area`).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -226,18 +225,16 @@ def _second_operator(room: "Room", name: str | None, password: str | None) -> st
 
     A wrong password counts as a failed sign-in of that name, so the sign-in rate limit holds here too.
     """
-    from dashboard.auth import FAIL_WINDOW_S, MAX_FAILS_PER_NAME
+    from dashboard.auth import SignInLocked
 
     name = (name or "").strip()
     if not name:
         return None
-    accounts = room.guard.accounts
-    since = int((time.time() - FAIL_WINDOW_S) * 1000)
-    if accounts.failures(name=name, since_ms=since) >= MAX_FAILS_PER_NAME:
-        raise CommandRefused("confirmation locked: too many wrong passwords for this name")
-    user = accounts.verify(name, password or "")
+    try:
+        user = room.guard.check_password(name, password or "", target="confirm", detail={"by": room.actor()})
+    except SignInLocked:
+        raise CommandRefused("confirmation locked: too many wrong passwords for this name") from None
     if user is None:
-        accounts.record(name[:64], "login.failed", "confirm", {"by": room.actor()})
         raise CommandRefused("confirmation refused: wrong name or password of the second operator")
     return user.role
 

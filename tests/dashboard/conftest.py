@@ -57,6 +57,38 @@ def signed_client(app, role: str = "operator", name: str | None = None):
     return client
 
 
+def wait_until(predicate, timeout: float = 10.0, step: float = 0.2):
+    """Poll `predicate` until it returns something true or `timeout` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def texts_of(node) -> list[str]:
+    """Every string shown by a tree of Dash components."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, (list, tuple)):
+        return [x for child in node for x in texts_of(child)]
+    return texts_of(getattr(node, "children", None) or [])
+
+
+@pytest.fixture(scope="session")
+def wait():
+    """`wait(predicate, timeout=10, step=0.2)`: poll until the predicate is true; its last value."""
+    return wait_until
+
+
+@pytest.fixture(scope="session")
+def texts():
+    """`texts(node)`: every string shown by a tree of Dash components."""
+    return texts_of
+
+
 @pytest.fixture()
 def signed():
     """`signed(app, role="operator", name=None)`: a test client of the app signed in as such a user."""

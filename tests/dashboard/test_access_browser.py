@@ -6,22 +6,12 @@ These pages obey the policy (no `bypass_csp`): the map, the queue and an acknowl
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery"
-
-
-def _wait(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _one_alert(store_kit, inventory) -> int:
@@ -34,7 +24,7 @@ def _one_alert(store_kit, inventory) -> int:
 
 
 def test_sign_in_works_under_the_policy_sign_out_and_read_the_journal(store_kit, serve, strict_page, browser,
-                                                                     inventory, artifacts):
+                                                                     inventory, artifacts, wait):
     page = strict_page
     alert_id = _one_alert(store_kit, inventory)
     with serve(store_kit, stale_after_s=3600) as server:
@@ -60,7 +50,7 @@ def test_sign_in_works_under_the_policy_sign_out_and_read_the_journal(store_kit,
         assert page.locator(".nav-manager").count() == 0  # an operator has no contract page
         page.locator(f".ag-row[row-id='{alert_id}'] input").first.check()
         page.click("#action-ack")
-        assert _wait(lambda: store_kit.store.alert(alert_id)["state"] == "acknowledged")
+        assert wait(lambda: store_kit.store.alert(alert_id)["state"] == "acknowledged")
         assert store_kit.store.alert(alert_id)["acknowledged_by"] == "anne"
         page.screenshot(path=str(artifacts / "access-02-room-signed-in.png"))
         assert not page.errors, page.errors  # nothing blocked by the policy, no script error

@@ -17,16 +17,6 @@ from streams.store import BatchWrite
 pytestmark = pytest.mark.browser
 
 
-def _wait(predicate, timeout: float = 10.0, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def _fault_badges(page) -> int:
     return sum(int(x) for x in page.locator(".vigie-cluster b").all_inner_texts() if x.strip().isdigit())
 
@@ -84,15 +74,15 @@ def _open(page, server, role="operator", name=None):
     page.wait_for_selector(".ag-row", timeout=15_000)
 
 
-def test_page_loads_with_its_layers_and_live_markers(store_kit, serve, page, inventory, artifacts):
+def test_page_loads_with_its_layers_and_live_markers(store_kit, serve, page, inventory, artifacts, wait):
     seeded = _seed(store_kit, inventory)
     with serve(store_kit, stale_after_s=3600) as server:
         started = time.monotonic()
         _open(page, server)
         first_render = time.monotonic() - started
         # faults arrive through the hideout: clusters turn red and carry a fault count
-        assert _wait(lambda: page.locator(".vigie-cluster-2").count() > 0), "no cluster coloured by a fault"
-        assert _wait(lambda: _fault_badges(page) >= 30), _fault_badges(page)
+        assert wait(lambda: page.locator(".vigie-cluster-2").count() > 0), "no cluster coloured by a fault"
+        assert wait(lambda: _fault_badges(page) >= 30), _fault_badges(page)
         page.locator(".leaflet-control-layers").hover()
         for label in ("Communes", "Points lumineux", "Lampes en défaut", "Armoires", "Carrefours à feux", "Caméras",
                       "Stations météo", "Bornes d'accès", "Signalements citoyens", "Alertes"):
@@ -102,8 +92,8 @@ def test_page_loads_with_its_layers_and_live_markers(store_kit, serve, page, inv
         assert page.locator(".vigie-map .vigie-camera").count() == 269
         assert page.locator(".vigie-map .vigie-signal.vigie-s1").count() == 1
         assert page.locator(".vigie-map .vigie-camera.vigie-s2").count() == 1
-        assert _wait(lambda: "°" in page.locator(".vigie-weather .wx-air").first.inner_text()
-                     and "–" not in page.locator(".vigie-weather .wx-air").first.inner_text())
+        assert wait(lambda: "°" in page.locator(".vigie-weather .wx-air").first.inner_text()
+                    and "–" not in page.locator(".vigie-weather .wx-air").first.inner_text())
         assert page.locator(".vigie-map .vigie-alert").count() == len(seeded["alert_ids"])
         assert page.locator(".vigie-map .vigie-report").count() == 1
         assert page.locator(".ag-center-cols-container .ag-row").count() == len(seeded["alert_ids"])
@@ -116,12 +106,13 @@ def test_page_loads_with_its_layers_and_live_markers(store_kit, serve, page, inv
         # a new wave of faults shows within a couple of seconds, without reloading the layer
         before = _fault_badges(page)
         store_kit.states([(a, "light", "on", ["lamp_failure"]) for a in seeded["lights"].asset_id[100:160]])
-        assert _wait(lambda: _fault_badges(page) > before + 30, timeout=6), (before, _fault_badges(page))
+        assert wait(lambda: _fault_badges(page) > before + 30, timeout=6), (before, _fault_badges(page))
         assert page.errors == []
         print(f"first_render_s={first_render:.2f}")
 
 
-def test_an_alert_acknowledged_in_the_ui_is_acknowledged_in_the_store(store_kit, serve, page, inventory, artifacts):
+def test_an_alert_acknowledged_in_the_ui_is_acknowledged_in_the_store(store_kit, serve, page, inventory, artifacts,
+                                                                       wait):
     seeded = _seed(store_kit, inventory)
     critical = seeded["alert_ids"][0]
     with serve(store_kit, stale_after_s=3600) as server:
@@ -131,30 +122,31 @@ def test_an_alert_acknowledged_in_the_ui_is_acknowledged_in_the_store(store_kit,
         page.locator(f".ag-pinned-left-cols-container .ag-row[row-id='{critical}'] input, "
                      f".ag-center-cols-container .ag-row[row-id='{critical}'] input").first.check()
         page.click("#action-ack")
-        assert _wait(lambda: store_kit.store.alert(critical)["state"] == "acknowledged", timeout=8)
+        assert wait(lambda: store_kit.store.alert(critical)["state"] == "acknowledged", timeout=8)
         assert store_kit.store.alert(critical)["acknowledged_by"] == "anne"  # the signed-in operator, not a seat
-        assert _wait(lambda: "Acquittée" in row.inner_text(), timeout=6)
+        assert wait(lambda: "Acquittée" in row.inner_text(), timeout=6)
         assert "1 alerte" in page.locator("#action-feedback").inner_text()
         page.screenshot(path=str(artifacts / "02-acknowledged.png"))
         # resolving needs a comment: the UI says so and the store does not change
         page.click("#action-resolve")
-        assert _wait(lambda: "commentaire" in page.locator("#action-feedback").inner_text().lower())
+        assert wait(lambda: "commentaire" in page.locator("#action-feedback").inner_text().lower())
         assert store_kit.store.alert(critical)["state"] == "acknowledged"
         # bulk: tick every row and acknowledge; the one already acknowledged is refused, the others change
         page.locator(".ag-header-cell input[type='checkbox']").first.check()
         page.click("#action-ack")
-        assert _wait(lambda: all(store_kit.store.alert(i)["state"] == "acknowledged" for i in seeded["alert_ids"]),
-                     timeout=8)
-        assert _wait(lambda: "1 refusée(s): #" in page.locator("#action-feedback").inner_text(), timeout=5)
+        assert wait(lambda: all(store_kit.store.alert(i)["state"] == "acknowledged" for i in seeded["alert_ids"]),
+                    timeout=8)
+        assert wait(lambda: "1 refusée(s): #" in page.locator("#action-feedback").inner_text(), timeout=5)
         assert "alerte acquittée" in page.locator("#action-feedback").inner_text()
         # the filter narrows the queue
         page.locator("#filter-severity").click()
         page.get_by_role("option", name="Majeure").click()
-        assert _wait(lambda: page.locator(".ag-center-cols-container .ag-row").count() == 2, timeout=6)
+        assert wait(lambda: page.locator(".ag-center-cols-container .ag-row").count() == 2, timeout=6)
         page.screenshot(path=str(artifacts / "02b-bulk-and-filter.png"))
 
 
-def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_kit, serve, page, inventory, artifacts):
+def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_kit, serve, page, inventory, artifacts,
+                                                                         wait):
     seeded = _seed(store_kit, inventory)
     target = seeded["alert_ids"][0]
     lamp = seeded["faulty"].iloc[0]
@@ -162,7 +154,7 @@ def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_ki
         _open(page, server)
         page.locator(f".ag-center-cols-container .ag-row[row-id='{target}'] [col-id='title']").click()
         panel = page.locator("#asset-panel")
-        assert _wait(lambda: lamp["name"] in panel.inner_text(), timeout=8)
+        assert wait(lambda: lamp["name"] in panel.inner_text(), timeout=8)
         text = panel.inner_text()
         assert "Dijon" in text or inventory.communes.set_index("code").loc[lamp.commune_code, "name"] in text
         assert "caméras à moins de 300 m" in text.lower()
@@ -175,14 +167,14 @@ def test_selecting_an_alert_flies_to_it_and_shows_the_asset_and_cameras(store_ki
         assert page.locator(".vigie-cluster").count() < 40
         # a citizen report on the map opens its own panel with the cameras around it
         page.locator(".vigie-map .vigie-report").first.dispatch_event("click")
-        assert _wait(lambda: "Rue sombre depuis hier soir" in panel.inner_text(), timeout=8)
+        assert wait(lambda: "Rue sombre depuis hier soir" in panel.inner_text(), timeout=8)
         assert "caméras à moins de 300 m" in panel.inner_text().lower()
         page.screenshot(path=str(artifacts / "03b-citizen-report.png"))
         # clicking an alert marker on the map selects it too
         page.locator(".vigie-map .vigie-alert").first.dispatch_event("click")
-        assert _wait(lambda: "Point lumineux" in panel.inner_text(), timeout=8)
+        assert wait(lambda: "Point lumineux" in panel.inner_text(), timeout=8)
         page.click("text=Santé des flux")
-        assert _wait(lambda: "live.lighting.telemetry" in page.locator("#health-panel").inner_text(), timeout=8)
+        assert wait(lambda: "live.lighting.telemetry" in page.locator("#health-panel").inner_text(), timeout=8)
         page.screenshot(path=str(artifacts / "04-stream-health.png"))
 
 

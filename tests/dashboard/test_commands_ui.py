@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import types
 from datetime import date
 from datetime import time as clock
@@ -33,16 +32,6 @@ NS = "train-cmdui"
 COMMUNE, COMMUNE_NAME = "21270", "Flavignerot"  # 160 lamps: under the second-operator threshold
 
 
-def _wait(predicate, timeout: float = 30.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def _lamp_readings(store, lamp_ids) -> dict[str, dict]:
     out = {}
     for row in store.asset_states(kind="light"):
@@ -53,7 +42,7 @@ def _lamp_readings(store, lamp_ids) -> dict[str, dict]:
 
 
 @pytest.fixture()
-def field(embedded_broker, inventory, tmp_path):
+def field(embedded_broker, inventory, tmp_path, wait):
     """Flavignerot's lamps under the simulator (a simulated minute a second) and a processor, in a session namespace."""
     ensure_topics(embedded_broker.bootstrap, NS)
     settings = Settings(data_dir=tmp_path, namespace=NS, kafka_bootstrap=embedded_broker.bootstrap)
@@ -81,7 +70,7 @@ def field(embedded_broker, inventory, tmp_path):
         def reported():
             readings = _lamp_readings(store, lamp_ids)
             return readings if len(readings) >= 0.9 * len(lamp_ids) else None
-        before = _wait(reported, timeout=40)
+        before = wait(reported, timeout=40)
         assert before, "the lamps' first readings did not reach the store"
         yield types.SimpleNamespace(settings=settings, store=store, sim=sim, lamp_ids=lamp_ids, small=small,
                                     before=before)
@@ -95,7 +84,7 @@ def field(embedded_broker, inventory, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.kafka
-def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field, serve, page, artifacts):
+def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field, serve, page, artifacts, wait):
     store, lamp_ids = field.store, field.lamp_ids
     full_power = sum(r["power_w"] for r in field.before.values())
 
@@ -162,7 +151,7 @@ def test_an_operator_dims_a_commune_from_the_browser_and_the_lamps_follow(field,
         now = _lamp_readings(store, lamp_ids)
         lit = [r for r in now.values() if r.get("status", "ok") == "ok" and r["power_w"] > 0]
         return now if lit and all(r["level"] == 50 for r in lit) else None
-    after = _wait(dimmed, timeout=30)
+    after = wait(dimmed, timeout=30)
     assert after, "the lamps did not report 50 % in the store"
     assert sum(r["power_w"] for r in after.values()) < 0.6 * full_power  # the energy readings drop
     frame = field.sim.lamp_frame()

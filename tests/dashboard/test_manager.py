@@ -74,15 +74,6 @@ def source(filled):
     return DataSource(filled.store_url, clock=lambda: END)
 
 
-def _texts(node) -> list[str]:
-    """Every string shown by a tree of Dash components."""
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, (list, tuple)):
-        return [x for child in node for x in _texts(child)]
-    return _texts(getattr(node, "children", None) or [])
-
-
 def _engine(settings, contract, inventory, kind: str):
     """The engine's KPIs of a period, read the way `vigie kpi`/`vigie report` read them (from the period's start)."""
     p = period(contract, kind, dt.date(2026, 3, 1))
@@ -91,7 +82,7 @@ def _engine(settings, contract, inventory, kind: str):
 
 
 @pytest.mark.parametrize("kind", PERIODS)
-def test_page_numbers_equal_the_engine(kind, source, filled, contract, inventory):
+def test_page_numbers_equal_the_engine(kind, source, filled, contract, inventory, texts):
     page = source.kpi_page(kind, MONTH, inventory.assets)
     engine = _engine(filled, contract, inventory, kind)
     assert [r.key for r in page.results] == list(engine)
@@ -105,7 +96,7 @@ def test_page_numbers_equal_the_engine(kind, source, filled, contract, inventory
         else:
             assert r.value == pytest.approx(e.value, rel=1e-9), r.key
     # and the cards print those numbers, with the status in words
-    text = " ".join(_texts(kpi_cards(page, "energy_saving", "fr")))
+    text = " ".join(texts(kpi_cards(page, "energy_saving", "fr")))
     for r in page.results:
         assert format_value(r.value, r.unit, "fr") in text
         assert t(f"kpistatus.{r.status}", "fr") in text

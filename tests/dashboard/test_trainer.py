@@ -28,15 +28,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "trainer"
 T0 = 1_764_000_000_000
 
 
-def _texts(node) -> list[str]:
-    """Every string shown by a tree of Dash components."""
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, (list, tuple)):
-        return [x for child in node for x in _texts(child)]
-    return _texts(getattr(node, "children", None) or [])
-
-
 def _debrief():
     """A small debrief: one alert acknowledged on time, one missed."""
     alerts = [
@@ -56,10 +47,10 @@ def test_clock_and_speed():
     assert room_url("drill") == "/salle/drill/"
 
 
-def test_debrief_view_shows_scores_targets_and_exports():
+def test_debrief_view_shows_scores_targets_and_exports(texts):
     d = _debrief()
     view = debrief_view(d.to_dict(), "fr")
-    text = " ".join(_texts(view))
+    text = " ".join(texts(view))
     assert f"{d.score}/100" in text
     assert "alice" in text and t("tr.outcome.missed", "fr") in text and t("tr.outcome.handled", "fr") in text
     assert "2 min / 15 min" in text  # acknowledged in 2 min against a 15 min target
@@ -70,25 +61,25 @@ def test_debrief_view_shows_scores_targets_and_exports():
     table = view[4]
     first = table.children[1].children[0]
     assert first.className == "tr-row-missed"
-    english = " ".join(_texts(debrief_view(d.to_dict(), "en")))
+    english = " ".join(texts(debrief_view(d.to_dict(), "en")))
     assert "Room score" in english and "missed" in english
 
 
-def test_session_rows_status_and_catalog():
+def test_session_rows_status_and_catalog(texts):
     sessions = [{"name": "drill", "status": "paused", "position_s": 900.0, "duration_s": 3600.0, "fraction": 0.25,
                  "speed": 10.0, "loop": True, "title": "Panne d'armoires", "error": None}]
     rows = session_rows(sessions, "drill", "fr")
     assert rows[0].className == "tr-session selected"
-    assert "0:15:00 / 1:00:00" in " ".join(_texts(rows))
-    status = " ".join(_texts(session_status(sessions[0], "en")))
+    assert "0:15:00 / 1:00:00" in " ".join(texts(rows))
+    status = " ".join(texts(session_status(sessions[0], "en")))
     assert "Paused" in status and "speed 10×" in status and "looping" in status
-    assert t("tr.no_sessions", "en") in _texts(session_rows([], None, "en"))
+    assert t("tr.no_sessions", "en") in texts(session_rows([], None, "en"))
     catalog = [{"kind": "scenario", "name": "storm-night", "title": "Nuit de tempête / Storm night",
                 "brief_fr": "Coupez…", "brief_en": "Cut…", "folder": None}]
     assert catalog_options(catalog, "en") == [{"label": "Scenario · Nuit de tempête / Storm night",
                                                "value": "scenario:storm-night"}]
-    assert "Cut…" in _texts(catalog_cards(catalog, None, "en"))
-    assert "Coupez…" in _texts(catalog_cards(catalog, None, "fr"))
+    assert "Cut…" in texts(catalog_cards(catalog, None, "en"))
+    assert "Coupez…" in texts(catalog_cards(catalog, None, "fr"))
     line = recording_line({"state": "recording", "elapsed_s": 65, "events": 12345, "bytes": 2_500_000,
                            "folder": "20261125-190000", "error": None}, "en")
     assert line == "Recording · 20261125-190000 · 0:01:05 · 12\u202f345 events · 2.5 MB"

@@ -397,7 +397,7 @@ def test_availability_equals_a_minute_by_minute_count(intervals, outages):
     down = np.zeros(minutes, dtype=bool)
     for b, n in outages:
         down[b:b + n] = True
-    fault = maint = account = 0
+    fault = account = 0
     for lamp in ("L1", "L2"):
         mine = [(s, b, n) for a, s, b, n in intervals if a in (lamp, "CAB1")]
         for m in range(minutes):
