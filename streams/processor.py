@@ -562,8 +562,10 @@ class Processor:
             return
         engine = self.engine
         idle = time.monotonic() - self._last_event_wall
-        if engine.watermark and idle >= self.idle_tick_s:
-            # Nothing arrives: let event time advance with the wall clock so silence is detected.
+        if engine.watermark and idle >= self.idle_tick_s and self._caught_up():
+            # Nothing arrives and nothing is left to read: let event time advance with the wall clock so
+            # silence is detected. Behind the logs (a slow fetcher, a restart) a pause is not silence:
+            # ticking then would open communication-loss alerts the events still to come contradict.
             engine.tick(engine.watermark + int(idle * 1000))
         self._merge_external()
         self._check_commands()
