@@ -62,10 +62,19 @@ _PUBLISH_CHUNK = 10_000
 # fetched wait at most _COALESCE_S for the step to fill.
 _COALESCE_POLLS = 4
 _COALESCE_S = 0.25
+# Caught up with the logs, every applied step is committed at once (the room sees it within a
+# poll). Behind them (a backlog, a restart), steps are committed together once a second: an asset
+# reporting several times in that span is written once, and a transaction's fixed costs are paid
+# once. The offsets always travel with the changes they caused, so exactly-once holds either way.
+_COMMIT_EVERY_S = 1.0
+_COMMIT_MAX_EVENTS = 200_000
+# Polls the fetcher process may hold ready ahead of the processor: enough to keep reading through a
+# commit of a second's worth of steps.
+_READ_AHEAD = 8
 # Fetches of 1 MB per partition keep the partitions of a backlog advancing together, so the
 # event-time horizon (and with it the commits) moves on steadily. The benchmark's ceiling
 # consumer uses the same settings.
-CONSUMER_SETTINGS = {"max_partition_fetch_bytes": 1024 * 1024}
+CONSUMER_SETTINGS = {"max_partition_fetch_bytes": 256 * 1024}
 _PARTITIONS = max(spec.partitions for spec in CATALOG if spec.source)  # the catalog gives every source topic 3
 _TYPES_OF_FEED = {spec.suffix: frozenset(t for t in EVENT_TYPES if t.__struct_config__.tag in spec.events)
                   for spec in CATALOG}
@@ -249,7 +258,7 @@ def _fetcher_main(conn, bootstrap: str, topics: list[str], group_id: str, store_
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     if os.getppid() != parent_pid:
         return
-    outbox: queue.Queue = queue.Queue(maxsize=2)
+    outbox: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
     failed: list[BaseException] = []
 
     def send() -> None:
@@ -414,6 +423,10 @@ class Processor:
         self._watching = False
         self._publish_pending = True
         self._stored: dict[tuple[str, int], int | None] = {}  # offsets this processor believes are stored
+        self._pending: dict[tuple[str, int], int] | None = None  # offsets of applied, uncommitted steps
+        self._dead: list[tuple] = []  # dead letters of those steps, sent just before their commit
+        self._uncommitted = 0  # events applied since the last commit
+        self._last_commit = time.monotonic()
         self._warm_seq = 0
         self.engine = self._warm_engine()
 
@@ -473,6 +486,8 @@ class Processor:
         from the store's offset when that is further on (what is below is skipped as duplicates),
         and the store's offset is what the next commit expects to find (compare-and-set).
         """
+        if self._pending is not None:
+            self._commit()  # what was applied is stored first (OffsetConflict if another processor took over)
         stored = self.store.load_offsets(self.group_id)
         for key, offset in announce.items():
             now = stored.get(key)
@@ -543,6 +558,8 @@ class Processor:
                 if once and not self._buffer and self._caught_up():
                     break
                 self._idle()
+            if self._pending is not None:
+                self._commit()
         finally:
             gc.set_threshold(*thresholds)
             gc.unfreeze()
@@ -551,6 +568,8 @@ class Processor:
 
     def _caught_up(self) -> bool:
         source = self.source
+        if source is None:
+            return True  # records handed in directly (process()): every step is committed
         high = source.highwaters()
         if not high or not source.verified:
             return False
@@ -571,9 +590,9 @@ class Processor:
         self._check_commands()
         self._purge_contacts()
         out = engine.outbox
-        if (out.records or out.new_alerts or out.changed_alerts or out.resolutions or out.transitions
-                or out.command_updates):
-            self._commit({}, [])
+        if (self._pending is not None or out.records or out.new_alerts or out.changed_alerts or out.resolutions
+                or out.transitions or out.command_updates):
+            self._commit()
 
     def _purge_contacts(self) -> None:
         """Once an hour, delete the reporters' contacts older than the retention period (audited)."""
@@ -669,6 +688,8 @@ class Processor:
         """
         buffer = self._buffer
         if not buffer:
+            if force and self._pending is not None:
+                self._commit()
             return
         buffer.sort(key=_buffer_key)
         horizon = math.inf if force else self._horizon()
@@ -719,7 +740,12 @@ class Processor:
             if rec[2] < offsets.get(key, rec[2] + 1):
                 offsets[key] = rec[2]
         self._merge_external()
-        self._commit(offsets, dead)
+        self._pending = offsets
+        self._dead.extend(dead)
+        self._uncommitted += len(ready)
+        if (force or self._uncommitted >= _COMMIT_MAX_EVENTS or now - self._last_commit >= _COMMIT_EVERY_S
+                or self._caught_up()):
+            self._commit()
 
     def _merge_external(self) -> None:
         now = time.monotonic()
@@ -777,7 +803,11 @@ class Processor:
                          "dead_letters": h.dead_letters - h.stored_dead})
         return rows
 
-    def _commit(self, offsets: dict, dead: list[tuple]) -> None:
+    def _commit(self) -> None:
+        """Write what the engine changed, with the offsets of the steps applied since the last commit."""
+        offsets, dead = self._pending or {}, self._dead
+        self._pending, self._dead, self._uncommitted = None, [], 0
+        self._last_commit = time.monotonic()
         if dead:
             self._send_dead_letters(dead)
         self._check_commands()

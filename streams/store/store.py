@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import time
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -157,6 +158,10 @@ def write_contacts(conn: Connection, rows: list[dict]) -> None:
     conn.execute(report_contacts.insert(), list(latest.values()))
 
 
+_ROWS_PER_STATEMENT = 500
+_MAX_SQLITE_PARAMS = 32_000  # SQLite's limit is 32,766 bound parameters per statement
+
+
 def _dicts(result) -> list[dict]:
     return [dict(row._mapping) for row in result]
 
@@ -168,10 +173,14 @@ def _json_text(value: Any) -> str | None:
 
 
 class _Bulk:
-    """A Core statement compiled once for the engine's dialect and run as one driver executemany.
+    """A Core statement compiled once for the engine's dialect and run for many rows at once.
 
     The processor's per-batch upserts touch thousands of rows; skipping SQLAlchemy's
-    per-row parameter processing makes them several times cheaper. JSON values may come
+    per-row parameter processing makes them several times cheaper. On SQLite the rows go
+    in statements of up to `_ROWS_PER_STATEMENT` rows each (`INSERT ... VALUES (...), (...)`):
+    one statement step per few hundred rows instead of one per row, and the driver holds
+    Python's lock only to bind them, so a commit run in a writer thread works beside the
+    processor's own thread. Elsewhere it is one driver executemany. JSON values may come
     already encoded (str) or as Python objects.
     """
 
@@ -180,19 +189,41 @@ class _Bulk:
         self.sql = str(compiled)
         self.names = list(compiled.positiontup) if compiled.positional else None
         self.json = frozenset(json_columns)
+        self._head = self._tail = None
         if self.names is not None:
             getter = operator.itemgetter(*self.names)
             self._get = getter if len(self.names) > 1 else (lambda r: (getter(r),))
+            group = "(" + ", ".join("?" * len(self.names)) + ")"
+            head, found, tail = self.sql.partition(" VALUES " + group)
+            if found and "?" not in head and "?" not in tail:
+                self._head, self._group, self._tail = head + " VALUES ", group, tail
+                self._chunk = max(1, min(_ROWS_PER_STATEMENT, _MAX_SQLITE_PARAMS // len(self.names)))
+                self._sqls: dict[int, str] = {}
+
+    def _multi_sql(self, n: int) -> str:
+        sql = self._sqls.get(n)
+        if sql is None:
+            sql = self._sqls[n] = self._head + ", ".join([self._group] * n) + self._tail
+        return sql
 
     def run(self, conn: Connection, rows: list[dict]) -> None:
-        """Execute for every row."""
+        """Execute for every row (rows must not repeat a conflict key)."""
         for column in self.json:
             for r in rows:
                 value = r[column]
                 if value is not None and not isinstance(value, str):
                     r[column] = _json_text(value)
-        params = [self._get(r) for r in rows] if self.names is not None else rows
-        conn.exec_driver_sql(self.sql, params)
+        if self.names is None:
+            conn.exec_driver_sql(self.sql, rows)
+            return
+        params = list(map(self._get, rows))
+        if self._tail is None or len(params) < 2:
+            conn.exec_driver_sql(self.sql, params)
+            return
+        k = self._chunk
+        for i in range(0, len(params), k):
+            chunk = params[i:i + k]
+            conn.exec_driver_sql(self._multi_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
 
 
 class Store:
