@@ -22,6 +22,7 @@ import queue
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -427,6 +428,10 @@ class Processor:
         self._dead: list[tuple] = []  # dead letters of those steps, sent just before their commit
         self._uncommitted = 0  # events applied since the last commit
         self._last_commit = time.monotonic()
+        # Behind the logs, a commit is written by a thread of its own while the next steps are applied:
+        # SQLite does the write outside Python's lock. One write in flight at most.
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: tuple[Future, dict, bool] | None = None
         self._warm_seq = 0
         self.engine = self._warm_engine()
 
@@ -488,6 +493,7 @@ class Processor:
         """
         if self._pending is not None:
             self._commit()  # what was applied is stored first (OffsetConflict if another processor took over)
+        self._settle()
         stored = self.store.load_offsets(self.group_id)
         for key, offset in announce.items():
             now = stored.get(key)
@@ -560,6 +566,7 @@ class Processor:
                 self._idle()
             if self._pending is not None:
                 self._commit()
+            self._settle()
         finally:
             gc.set_threshold(*thresholds)
             gc.unfreeze()
@@ -576,6 +583,7 @@ class Processor:
         return all(h is not None and self.positions.get(key, 0) >= h for key, h in high.items())
 
     def _idle(self) -> None:
+        self._settle()
         if self._buffer:
             self._drain_buffer()
             return
@@ -686,6 +694,8 @@ class Processor:
         partitions is what topology, fusion and timers assume, and it makes the outcome
         independent of how polls happened to cut the stream (a restarted run equals a clean one).
         """
+        if self._in_flight is not None and self._in_flight[0].done():
+            self._settle()  # the write behind finished: publish what it committed
         buffer = self._buffer
         if not buffer:
             if force and self._pending is not None:
@@ -743,9 +753,10 @@ class Processor:
         self._pending = offsets
         self._dead.extend(dead)
         self._uncommitted += len(ready)
-        if (force or self._uncommitted >= _COMMIT_MAX_EVENTS or now - self._last_commit >= _COMMIT_EVERY_S
-                or self._caught_up()):
+        if force or self._caught_up():
             self._commit()
+        elif self._uncommitted >= _COMMIT_MAX_EVENTS or now - self._last_commit >= _COMMIT_EVERY_S:
+            self._commit(behind=True)
 
     def _merge_external(self) -> None:
         now = time.monotonic()
@@ -803,8 +814,13 @@ class Processor:
                          "dead_letters": h.dead_letters - h.stored_dead})
         return rows
 
-    def _commit(self) -> None:
-        """Write what the engine changed, with the offsets of the steps applied since the last commit."""
+    def _commit(self, *, behind: bool = False) -> None:
+        """Write what the engine changed, with the offsets of the steps applied since the last commit.
+
+        `behind`: the write runs in the writer thread while the processor goes on (`_settle` waits
+        for it); otherwise it is done when this returns.
+        """
+        self._settle()
         offsets, dead = self._pending or {}, self._dead
         self._pending, self._dead, self._uncommitted = None, [], 0
         self._last_commit = time.monotonic()
@@ -822,14 +838,32 @@ class Processor:
             published_seq=self._published_seq, health_deltas=True,
             expected_offsets={k: self._stored.get(k) for k in offsets} if self.source is not None else None,
         )
-        self.store.apply_batch(batch)  # OffsetConflict: another processor owns a partition now (fenced)
-        self._stored.update(offsets)
         if batch.health:
             for h in self.health.values():
                 h.stored_events, h.stored_dead = h.events, h.dead_letters
         self.stats.batches += 1
-        if out.transitions or out.resolutions or self._publish_pending:
-            self._publish_pending = False
+        publish = bool(out.transitions or out.resolutions or self._publish_pending)
+        self._publish_pending = False
+        if behind:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="vigie-store-writer")
+            self._in_flight = (self._writer.submit(self.store.apply_batch, batch), offsets, publish)
+            return
+        self.store.apply_batch(batch)  # OffsetConflict: another processor owns a partition now (fenced)
+        self._written(offsets, publish)
+
+    def _settle(self) -> None:
+        """Wait for the write in flight, if any; raise what it raised (OffsetConflict: fenced off)."""
+        if self._in_flight is None:
+            return
+        future, offsets, publish = self._in_flight
+        self._in_flight = None
+        future.result()
+        self._written(offsets, publish)
+
+    def _written(self, offsets: dict, publish: bool) -> None:
+        self._stored.update(offsets)
+        if publish:
             self._publish()
 
     def _publish(self) -> None:
@@ -862,7 +896,16 @@ class Processor:
                 return
 
     def close(self) -> None:
-        """Close the Kafka clients (the store's engine stays for the process)."""
+        """Finish the write in flight, close the Kafka clients (the store's engine stays for the process)."""
+        if self._in_flight is not None:
+            try:
+                self._in_flight[0].result()
+            except Exception as exc:  # the run already failed or stopped: what it did not write is read again
+                log.warning("the last write did not land: %s", exc)
+            self._in_flight = None
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
         if self.source is not None:
             try:
                 self.source.close()

@@ -3,12 +3,17 @@
 Events are JSON objects tagged by `kind` (for example `"lamp.telemetry"`), with a schema
 version `v`, the `asset_id` they concern (also the Kafka key) and a timestamp `ts` in epoch
 milliseconds (UTC). msgspec decodes and validates in one pass; what it cannot express
-(bounds that depend on the clock, cross-field rules) is checked right after.
+(bounds that depend on the clock, cross-field rules) is checked right after. The Validator
+checks the form of ids itself, once per distinct id: ids repeat, and a regular expression run
+on every id of every event cost more than decoding the rest of it.
 """
 
 from __future__ import annotations
 
+import operator
+import re
 import time
+import typing
 from typing import Annotated, Literal, Union
 
 import msgspec
@@ -16,6 +21,7 @@ from msgspec import Meta
 
 __all__ = [
     "ALERT_STATES",
+    "ASSET_ID_PATTERN",
     "EMAIL_PATTERN",
     "EVENT_TYPES",
     "INCIDENT_CATEGORIES",
@@ -47,7 +53,10 @@ METROPOLIS_BBOX = (4.88, 47.20, 5.24, 47.42)
 MIN_TS_MS = 1514764800000  # 2018-01-01T00:00:00Z
 SUPPORTED_VERSIONS = frozenset({1})
 
-AssetId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9:_.\-]*$")]
+ASSET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:_.\-]*$"
+# The pattern is in the JSON schema; the Validator enforces it (see `_id_problem`).
+AssetId = Annotated[str, Meta(min_length=1, max_length=64, extra_json_schema={"pattern": ASSET_ID_PATTERN})]
+_ASSET_ID = re.compile(ASSET_ID_PATTERN)
 Ts = Annotated[int, Meta(ge=MIN_TS_MS, le=4102444800000)]
 Pct = Annotated[float, Meta(ge=0, le=100)]
 Lat = Annotated[float, Meta(ge=-90, le=90)]
@@ -97,11 +106,7 @@ class Event(
 
     asset_id: AssetId
     ts: Ts
-    v: int = 1
-
-    def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS:
-            raise ValueError(f"unsupported schema version {self.v} for {self.kind!r}")
+    v: Literal[tuple(sorted(SUPPORTED_VERSIONS))] = 1  # type: ignore[valid-type]
 
     @property
     def kind(self) -> str:
@@ -185,7 +190,6 @@ class WeatherObservation(Event, tag="weather.observation"):
     pressure_hpa: Annotated[float, Meta(ge=850, le=1100)] | None = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.gust_ms < self.wind_speed_ms:
             raise ValueError("gust_ms is below wind_speed_ms")
 
@@ -210,7 +214,6 @@ class IncidentReport(Event, tag="incident.report"):
     contact_phone: Annotated[str, Meta(max_length=40, pattern=PHONE_PATTERN)] | None = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         _check_position(self.lat, self.lon)
 
     @property
@@ -234,7 +237,6 @@ class CommandRequest(Event, tag="command.request"):
     confirmed_by: Annotated[str, Meta(max_length=64)] | None = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.action == "dim" and self.level is None:
             raise ValueError("a dim command needs a level")
         if self.expires_at <= self.ts:
@@ -282,6 +284,27 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AlertTransition,
 )
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]
+
+
+def _id_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """(field, holds a list) of the fields of an event type that carry asset ids."""
+    out = []
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        if hint == AssetId or AssetId in typing.get_args(hint):
+            out.append((name, False))
+        elif typing.get_origin(hint) is list or any(typing.get_origin(a) is list for a in typing.get_args(hint)):
+            inner = hint if typing.get_origin(hint) is list else typing.get_args(hint)[0]
+            if AssetId in typing.get_args(typing.get_args(inner)[0] if typing.get_origin(inner) is Annotated else inner):
+                out.append((name, True))
+    return tuple(out)
+
+
+_ID_FIELDS = {t: _id_fields(t) for t in EVENT_TYPES}
+# The ids of an event as one tuple (never a bare value: a lone field is named twice), for the
+# types whose id fields hold one id each; types with lists of ids take the field by field path.
+_ID_TUPLES = {t: operator.attrgetter(*[n for n, _ in f] * (2 if len(f) == 1 else 1))
+              for t, f in _ID_FIELDS.items() if not any(many for _, many in f)}
+_WELL_FORMED_IDS_MAX = 2_000_000
 KINDS = tuple(t.__struct_config__.tag for t in EVENT_TYPES)
 
 _encoder = msgspec.json.Encoder()
@@ -307,6 +330,7 @@ class Validator:
         self._decoder = msgspec.json.Decoder(AnyEvent)
         self._max_future_ms = int(max_future_s * 1000)
         self._clock = clock
+        self._ids: set[str | None] = {None}  # ids already found well-formed (None: an absent optional id)
 
     def decode(self, raw: bytes, *, now: int | None = None) -> Event:
         """Decode and validate one event, or raise InvalidEvent."""
@@ -319,14 +343,58 @@ class Validator:
         limit = (now if now is not None else int(self._clock() * 1000)) + self._max_future_ms
         if event.ts > limit:
             raise InvalidEvent(f"timestamp {event.ts} is {(event.ts - limit) / 1000 + self._max_future_ms / 1000:.0f} s in the future")
+        ids = self._ids
+        for name, many in _ID_FIELDS[type(event)]:
+            value = getattr(event, name)
+            if value is not None and (many or value not in ids):
+                problem = self._id_problem(name, value if many else (value,))
+                if problem:
+                    raise InvalidEvent(problem)
         return event
+
+    def _id_problem(self, name: str, values) -> str | None:
+        """Why an id field is malformed, None if it is not (its ids are then remembered)."""
+        ids = self._ids
+        for value in values:
+            if value in ids:
+                continue
+            if not _ASSET_ID.fullmatch(value):
+                return (f"{name} {value[:80]!r} is not a valid id: letters, digits and : _ . - only, "
+                        "starting with a letter or a digit")
+            if len(ids) >= _WELL_FORMED_IDS_MAX:
+                ids.clear()  # a flood of distinct ids must not grow the process without end
+            ids.add(value)
+        return None
 
     def decode_batch(self, raws) -> tuple[list[Event], list[tuple[int, str]]]:
         """Decode many events; return the good ones and (index, reason) for the bad ones."""
         now = int(self._clock() * 1000)
         oks: list[Event] = []
         errs: list[tuple[int, str]] = []
+        # The common case inline (decoded, in time, ids already seen); anything else through decode().
+        decode, limit, ids, id_tuples = self._decoder.decode, now + self._max_future_ms, self._ids, _ID_TUPLES
+        known = ids.issuperset
         for i, raw in enumerate(raws):
+            try:
+                event = decode(raw)
+            except msgspec.MsgspecError:
+                event = None
+            if event is not None and event.ts <= limit:
+                get = id_tuples.get(type(event))
+                if get is not None and known(get(event)):
+                    oks.append(event)
+                    continue
+                for name, many in _ID_FIELDS[type(event)]:
+                    value = getattr(event, name)
+                    if value is not None and (many or value not in ids):
+                        problem = self._id_problem(name, value if many else (value,))
+                        if problem:
+                            errs.append((i, problem))
+                            event = None
+                            break
+                if event is not None:
+                    oks.append(event)
+                continue
             try:
                 oks.append(self.decode(raw, now=now))
             except InvalidEvent as exc:
@@ -336,6 +404,9 @@ class Validator:
 
 def _reason(exc: msgspec.ValidationError, raw: bytes) -> str:
     text = str(exc)
+    if text.endswith("- at `$.v`"):
+        version = text.split(" - at ", 1)[0].rsplit(" ", 1)[-1]
+        return f"unsupported schema version {version} (supported: {', '.join(map(str, sorted(SUPPORTED_VERSIONS)))})"
     if "Invalid value" in text and "`$.kind`" in text or "Missing required field `kind`" in text:
         return f"unknown event kind ({text})"
     return text
