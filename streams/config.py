@@ -22,6 +22,7 @@ class Settings:
     namespace: str = "live"
     max_future_s: float = 600.0
     command_timeout_s: float = 30.0
+    commit_interval_s: float = 1.0  # behind the logs, the processor commits its applied steps this often
     session_hours: float = 12.0  # a signed-in browser's lifetime: one shift
     secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
     contact_retention_days: float = 90.0  # citizens' contact details are deleted after this
@@ -38,6 +39,7 @@ class Settings:
             namespace=env.get("VIGIE_NAMESPACE", base.namespace),
             max_future_s=float(env.get("VIGIE_MAX_FUTURE_S", base.max_future_s)),
             command_timeout_s=float(env.get("VIGIE_COMMAND_TIMEOUT_S", base.command_timeout_s)),
+            commit_interval_s=float(env.get("VIGIE_COMMIT_INTERVAL_S", base.commit_interval_s)),
             session_hours=float(env.get("VIGIE_SESSION_HOURS", base.session_hours)),
             secure_cookies=env.get("VIGIE_SECURE_COOKIES", "0").lower() in ("1", "true", "yes"),
             contact_retention_days=float(env.get("VIGIE_CONTACT_RETENTION_DAYS", base.contact_retention_days)),

@@ -36,7 +36,7 @@ from .kafka import BrokerUnavailable, EventProducer, make_consumer, make_produce
 from .privacy import PURGE_EVERY_S, purge_contacts
 from .rules import RuleSet, load_rules
 from .rules_engine import AlertEngine
-from .schemas import EVENT_TYPES, AlertTransition, Validator
+from .schemas import EVENT_TYPES, AlertTransition, Validator, encode
 from .store import BatchWrite, OffsetConflict, Store, open_store
 from .topics import CATALOG, source_topics, topic_name, validate_namespace
 
@@ -64,10 +64,10 @@ _PUBLISH_CHUNK = 10_000
 _COALESCE_POLLS = 4
 _COALESCE_S = 0.25
 # Caught up with the logs, every applied step is committed at once (the room sees it within a
-# poll). Behind them (a backlog, a restart), steps are committed together once a second: an asset
-# reporting several times in that span is written once, and a transaction's fixed costs are paid
-# once. The offsets always travel with the changes they caused, so exactly-once holds either way.
-_COMMIT_EVERY_S = 1.0
+# poll). Behind them (a backlog, a restart), steps are committed together every
+# `Settings.commit_interval_s` (1 s): an asset reporting several times in that span is written
+# once, and a transaction's fixed costs are paid once. The offsets always travel with the changes
+# they caused, so exactly-once holds either way.
 _COMMIT_MAX_EVENTS = 200_000
 # Polls the fetcher process may hold ready ahead of the processor: enough to keep reading through a
 # commit of a second's worth of steps.
@@ -141,9 +141,11 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class KafkaSource:
-    """The consumer-group client: records as tuples, seeking assigned partitions to the store's offsets.
+    """The consumer-group client: records by partition, seeking assigned partitions to the store's offsets.
 
-    Records come out as `(topic, partition, offset, key, value, timestamp)`. Every (re)assignment
+    A poll gives chunks, one per partition read: `(topic, partition, offsets, keys, values,
+    timestamps)`, the last four lists in offset order (columns ship through the fetcher's pipe
+    for less than a tuple per record). Every (re)assignment
     is announced (`take_announcements`: partition -> the offset reading restarts from, None for
     the beginning) so the processor drops what it buffered of those partitions.
     """
@@ -217,12 +219,12 @@ class KafkaSource:
         return polled
 
     def poll(self, timeout_ms: int) -> list[tuple]:
-        """The next records, as tuples."""
+        """The next records, as one chunk per partition."""
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
         if self._unverified:
             polled = self._verify(polled)
-        return [(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
-                for recs in polled.values() for r in recs]
+        return [(tp.topic, tp.partition, [r.offset for r in recs], [r.key for r in recs], [r.value for r in recs],
+                 [r.timestamp for r in recs]) for tp, recs in polled.items() if recs]
 
     def take_announcements(self) -> dict[tuple[str, int], int | None]:
         """Partitions (re)assigned since the last call, with the offset reading restarts from."""
@@ -331,7 +333,7 @@ class FetcherProcess:
         self._verified = False
 
     def poll(self, timeout_ms: int) -> list[tuple]:
-        """The next records the fetcher shipped, as tuples."""
+        """The next records the fetcher shipped, as one chunk per partition (see KafkaSource)."""
         if not self._conn.poll(timeout_ms / 1000):
             if not self.process.is_alive():
                 raise BrokerUnavailable("the fetcher process died")
@@ -506,7 +508,7 @@ class Processor:
                 self.positions[key] = offset
             self._partition_ts.pop(key, None)
         keys = set(announce)
-        self._buffer = [item for item in self._buffer if (item[4][0], item[4][1]) not in keys]
+        self._buffer = [item for item in self._buffer if item[4][:2] not in keys]
         if self.stats.batches or self.store.current_seq() != self._warm_seq:
             # Another processor of the group may have written the assets of the partitions this one
             # now owns: take the store's state (as a restart would), keeping the read positions.
@@ -615,9 +617,8 @@ class Processor:
     def _coalesce(self, records: list) -> None:
         """Buffer this poll's records and those already fetched behind them (a step), then apply and commit."""
         source = self.source
-        self._take(records)
+        n = self._take(records)
         limit = self.batch_size * _COALESCE_POLLS
-        n = len(records)
         deadline = time.monotonic() + _COALESCE_S
         while n < limit and time.monotonic() < deadline:
             records = source.poll(0)
@@ -626,56 +627,72 @@ class Processor:
                 self._reassigned(announce)
             if not records:
                 break
-            self._take(records)
-            n += len(records)
+            n += self._take(records)
         self._drain_buffer()
 
     def process(self, records: list) -> None:
-        """Take one poll's records: decode them into the merge buffer, then apply and commit what is ready."""
-        self._take(records)
+        """Take records `(topic, partition, offset, key, value, timestamp)` into the merge buffer, then apply
+        and commit what is ready."""
+        chunks: dict[tuple[str, int], tuple] = {}
+        for topic, partition, offset, key, value, timestamp in records:
+            chunk = chunks.get((topic, partition))
+            if chunk is None:
+                chunk = chunks[(topic, partition)] = (topic, partition, [], [], [], [])
+            for column, item in zip(chunk[2:], (offset, key, value, timestamp)):
+                column.append(item)
+        self._take(list(chunks.values()))
         self._drain_buffer()
 
-    def _take(self, records: list) -> None:
-        """Decode records into the merge buffer (bad ones as dead letters), skipping those already read."""
+    def _take(self, chunks: list) -> int:
+        """Decode polled records into the merge buffer (bad ones as dead letters); return how many came.
+
+        `chunks` are a poll's records by partition (see KafkaSource). Records below a partition's
+        read position are skipped: duplicates after a reassignment. A buffered event carries
+        `(topic, partition, offset)`; a dead letter the whole record, for the dead-letter topic.
+        """
         if not self._buffer:
             self._last_drain = time.monotonic()
-        values = [r[4] if r[4] is not None else b"" for r in records]
-        oks, errs = self.validator.decode_batch(values)
-        bad = dict(errs)
         positions = self.positions
         part_ts = self._partition_ts
         buffer = self._buffer
-        feeds = self._feeds
+        append = buffer.append
+        decode_many = self.validator.decode_many
         order = self._order
-        ok = iter(oks)
-        for i, rec in enumerate(records):
-            key = (rec[0], rec[1])
-            if rec[2] < positions.get(key, 0):
-                if i not in bad:
-                    next(ok)
-                continue  # already read: a duplicate after a reassignment
-            positions[key] = rec[2] + 1
-            order += 1
-            if bad and i in bad:
-                reason = bad[i] if rec[4] is not None else "empty message (no value)"
-                buffer.append((part_ts.get(key, 0), order, None, reason, rec))
+        n = 0
+        for topic, partition, offsets, keys, values, stamps in chunks:
+            n += len(offsets)
+            key = (topic, partition)
+            start = bisect.bisect_left(offsets, positions.get(key, 0))
+            if start == len(offsets):
                 continue
-            event = next(ok)
-            known = feeds.get(rec[0])
-            if known is None:
-                feed = rec[0][len(self.namespace) + 1:]
-                known = feeds[rec[0]] = (feed, _TYPES_OF_FEED.get(feed, frozenset()))
-            feed = known[0]
-            if type(event) not in known[1]:
-                reason = f"event kind {event.kind!r} does not belong on topic {rec[0]}"
-                buffer.append((part_ts.get(key, 0), order, None, reason, rec))
-                continue
-            ts = event.ts
-            if ts > part_ts.get(key, 0):
-                part_ts[key] = ts
-            buffer.append((ts, order, event, feed, rec))
+            if start:
+                offsets, keys, values, stamps = offsets[start:], keys[start:], values[start:], stamps[start:]
+            positions[key] = offsets[-1] + 1
+            feed, types = self._feed_of(topic)
+            latest = part_ts.get(key, 0)
+            for i, event in enumerate(decode_many(values)):
+                order += 1
+                if type(event) in types:
+                    ts = event.ts
+                    if ts > latest:
+                        latest = ts
+                    append((ts, order, event, feed, (topic, partition, offsets[i])))
+                    continue
+                reason = event if type(event) is str else f"event kind {event.kind!r} does not belong on topic {topic}"
+                append((latest, order, None, reason, (topic, partition, offsets[i], keys[i], values[i], stamps[i])))
+            if latest:
+                part_ts[key] = latest
         self._order = order
-        self.stats.events += len(records)
+        self.stats.events += n
+        return n
+
+    def _feed_of(self, topic: str) -> tuple[str, frozenset]:
+        """A topic's feed (its suffix, `lighting.telemetry`) and the event types it may carry."""
+        known = self._feeds.get(topic)
+        if known is None:
+            feed = topic[len(self.namespace) + 1:]
+            known = self._feeds[topic] = (feed, _TYPES_OF_FEED.get(feed, frozenset()))
+        return known
 
     def _horizon(self) -> float:
         """Event time up to which no earlier event can still arrive: the slowest partition with a backlog."""
@@ -727,7 +744,9 @@ class Processor:
                 apply(event, feed)
             except Exception as exc:  # a bug on one event must not stop the room
                 log.exception("event %s of %s[%d]@%d failed", event.kind, rec[0], rec[1], rec[2])
-                dead.append((rec, f"processing error: {exc!r}"))
+                # the buffer kept the decoded event only: the dead letter carries it encoded again
+                whole = (*rec[:3], event.asset_id.encode(), encode(event), None)
+                dead.append((whole, f"processing error: {exc!r}"))
                 continue
             seen = counts.get(rec[0])
             if seen is None:
@@ -755,7 +774,7 @@ class Processor:
         self._uncommitted += len(ready)
         if force or self._caught_up():
             self._commit()
-        elif self._uncommitted >= _COMMIT_MAX_EVENTS or now - self._last_commit >= _COMMIT_EVERY_S:
+        elif self._uncommitted >= _COMMIT_MAX_EVENTS or now - self._last_commit >= self.settings.commit_interval_s:
             self._commit(behind=True)
 
     def _merge_external(self) -> None:

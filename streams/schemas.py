@@ -334,23 +334,64 @@ class Validator:
 
     def decode(self, raw: bytes, *, now: int | None = None) -> Event:
         """Decode and validate one event, or raise InvalidEvent."""
-        try:
-            event = self._decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise InvalidEvent(_reason(exc, raw)) from None
-        except msgspec.DecodeError as exc:
-            raise InvalidEvent(f"malformed JSON: {exc}") from None
+        (item,) = self.decode_many((raw,), now=now)
+        if type(item) is str:
+            raise InvalidEvent(item)
+        return item
+
+    def decode_batch(self, raws) -> tuple[list[Event], list[tuple[int, str]]]:
+        """Decode many events; return the good ones and (index, reason) for the bad ones."""
+        oks: list[Event] = []
+        errs: list[tuple[int, str]] = []
+        for i, item in enumerate(self.decode_many(raws)):
+            if type(item) is str:
+                errs.append((i, item))
+            else:
+                oks.append(item)
+        return oks, errs
+
+    def decode_many(self, raws, *, now: int | None = None) -> list:
+        """Decode many events: in order, each one's event, or the reason (a str) it is refused."""
         limit = (now if now is not None else int(self._clock() * 1000)) + self._max_future_ms
+        decode, id_tuples, known = self._decoder.decode, _ID_TUPLES, self._ids.issuperset
+        out: list = []
+        append = out.append
+        for raw in raws:
+            try:
+                event = decode(raw)
+            except (msgspec.MsgspecError, TypeError):  # TypeError: not bytes (no value at all)
+                event = None
+            if event is not None and event.ts <= limit:
+                get = id_tuples.get(type(event))
+                if get is not None and known(get(event)):  # the common case: ids already seen
+                    append(event)
+                    continue
+            append(self._refusal(event, raw, limit) or event)
+        return out
+
+    def _refusal(self, event: Event | None, raw: bytes | None, limit: int) -> str | None:
+        """Why an event is refused (None: it is not, and its ids are remembered)."""
+        if raw is None:
+            return "empty message (no value)"
+        if event is None:
+            try:
+                self._decoder.decode(raw)
+            except msgspec.ValidationError as exc:
+                return _reason(exc, raw)
+            except msgspec.DecodeError as exc:
+                return f"malformed JSON: {exc}"
+            except TypeError as exc:
+                return f"not a message: {exc}"
         if event.ts > limit:
-            raise InvalidEvent(f"timestamp {event.ts} is {(event.ts - limit) / 1000 + self._max_future_ms / 1000:.0f} s in the future")
-        ids = self._ids
+            ahead = (event.ts - limit + self._max_future_ms) / 1000
+            return f"timestamp {event.ts} is {ahead:.0f} s in the future"
         for name, many in _ID_FIELDS[type(event)]:
             value = getattr(event, name)
-            if value is not None and (many or value not in ids):
+            if value is not None:
                 problem = self._id_problem(name, value if many else (value,))
                 if problem:
-                    raise InvalidEvent(problem)
-        return event
+                    return problem
+        return None
 
     def _id_problem(self, name: str, values) -> str | None:
         """Why an id field is malformed, None if it is not (its ids are then remembered)."""
@@ -363,43 +404,9 @@ class Validator:
                         "starting with a letter or a digit")
             if len(ids) >= _WELL_FORMED_IDS_MAX:
                 ids.clear()  # a flood of distinct ids must not grow the process without end
+                ids.add(None)
             ids.add(value)
         return None
-
-    def decode_batch(self, raws) -> tuple[list[Event], list[tuple[int, str]]]:
-        """Decode many events; return the good ones and (index, reason) for the bad ones."""
-        now = int(self._clock() * 1000)
-        oks: list[Event] = []
-        errs: list[tuple[int, str]] = []
-        # The common case inline (decoded, in time, ids already seen); anything else through decode().
-        decode, limit, ids, id_tuples = self._decoder.decode, now + self._max_future_ms, self._ids, _ID_TUPLES
-        known = ids.issuperset
-        for i, raw in enumerate(raws):
-            try:
-                event = decode(raw)
-            except msgspec.MsgspecError:
-                event = None
-            if event is not None and event.ts <= limit:
-                get = id_tuples.get(type(event))
-                if get is not None and known(get(event)):
-                    oks.append(event)
-                    continue
-                for name, many in _ID_FIELDS[type(event)]:
-                    value = getattr(event, name)
-                    if value is not None and (many or value not in ids):
-                        problem = self._id_problem(name, value if many else (value,))
-                        if problem:
-                            errs.append((i, problem))
-                            event = None
-                            break
-                if event is not None:
-                    oks.append(event)
-                continue
-            try:
-                oks.append(self.decode(raw, now=now))
-            except InvalidEvent as exc:
-                errs.append((i, exc.reason))
-        return oks, errs
 
 
 def _reason(exc: msgspec.ValidationError, raw: bytes) -> str:

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _process(bootstrap: str, data_dir: Path, namespace: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "VIGIE_DATA_DIR": str(data_dir),
-           "PYTHONPATH": str(ROOT), "VIGIE_DATABASE_URL": ""}
+           "PYTHONPATH": str(ROOT), "VIGIE_DATABASE_URL": "",
+           # commits every 50 ms behind the logs: many writes in flight to be killed in the middle of
+           "VIGIE_COMMIT_INTERVAL_S": "0.05"}
     log = open(data_dir / "process.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "process", "--namespace", namespace,
                              "--batch", "500", *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
