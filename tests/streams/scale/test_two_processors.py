@@ -36,7 +36,8 @@ _PARTITION_LINE = re.compile(rb"reading (\d+) partitions")
 def _process(bootstrap: str, database_url: str, folder: Path, name: str, namespace: str,
              *extra: str) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "VIGIE_DATA_DIR": str(folder),
-           "PYTHONPATH": str(ROOT), "VIGIE_DATABASE_URL": database_url}
+           "PYTHONPATH": str(ROOT), "VIGIE_DATABASE_URL": database_url,
+           "VIGIE_COMMIT_INTERVAL_S": "0.05"}  # many commits behind the logs: killed between two of them
     log = open(folder / f"{name}.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "process", "--namespace", namespace,
                              "--batch", "500", *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
