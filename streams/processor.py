@@ -426,7 +426,8 @@ class Processor:
         self._watching = False
         self._publish_pending = True
         self._stored: dict[tuple[str, int], int | None] = {}  # offsets this processor believes are stored
-        self._pending: dict[tuple[str, int], int] | None = None  # offsets of applied, uncommitted steps
+        # partitions owned when steps were applied and not yet committed (None: nothing to commit)
+        self._pending: set[tuple[str, int]] | None = None
         self._dead: list[tuple] = []  # dead letters of those steps, sent just before their commit
         self._uncommitted = 0  # events applied since the last commit
         self._last_commit = time.monotonic()
@@ -733,13 +734,13 @@ class Processor:
         apply = self.engine.apply
         dead: list[tuple] = []
         counts: dict[str, list] = {}  # topic -> [events applied, latest event time]
+        if not self._watching:
+            self.engine.watch_inventory(ready[0][0])
+            self._watching = True
         for ts, _, event, feed, rec in ready:
             if event is None:
                 dead.append((rec, feed))
                 continue
-            if not self._watching:
-                self.engine.watch_inventory(ts)
-                self._watching = True
             try:
                 apply(event, feed)
             except Exception as exc:  # a bug on one event must not stop the room
@@ -763,13 +764,8 @@ class Processor:
                     h.last_event_ts = ts
         self._last_event_wall = time.monotonic()
         owned = self.source.highwaters() if self.source is not None else self.positions
-        offsets = {k: v for k, v in self.positions.items() if k in owned}  # never a partition of another
-        for _, _, _, _, rec in self._buffer:
-            key = (rec[0], rec[1])
-            if rec[2] < offsets.get(key, rec[2] + 1):
-                offsets[key] = rec[2]
         self._merge_external()
-        self._pending = offsets
+        self._pending = (self._pending or set()) | owned.keys()
         self._dead.extend(dead)
         self._uncommitted += len(ready)
         if force or self._caught_up():
@@ -840,7 +836,7 @@ class Processor:
         for it); otherwise it is done when this returns.
         """
         self._settle()
-        offsets, dead = self._pending or {}, self._dead
+        offsets, dead = self._offsets(), self._dead
         self._pending, self._dead, self._uncommitted = None, [], 0
         self._last_commit = time.monotonic()
         if dead:
@@ -870,6 +866,20 @@ class Processor:
             return
         self.store.apply_batch(batch)  # OffsetConflict: another processor owns a partition now (fenced)
         self._written(offsets, publish)
+
+    def _offsets(self) -> dict[tuple[str, int], int]:
+        """Where each partition of the applied steps resumes: its read position, or its first event still
+        buffered (read, not applied). Never a partition this processor did not own when it applied."""
+        if not self._pending:
+            return {}
+        positions = self.positions
+        offsets = {k: positions[k] for k in self._pending if k in positions}
+        for item in self._buffer:
+            rec = item[4]
+            key = rec[:2]
+            if rec[2] < offsets.get(key, rec[2] + 1):
+                offsets[key] = rec[2]
+        return offsets
 
     def _settle(self) -> None:
         """Wait for the write in flight, if any; raise what it raised (OffsetConflict: fenced off)."""
