@@ -209,6 +209,14 @@ class AlertEngine:
         # Timers (communication loss, flapping settled, escalation, feed down) run only for owned assets.
         self.owns: Callable[[str], bool] | None = None
         self._eq_rules = {r.id for r in rules.equipment}
+        # event type -> (its rules' one field, the values that field must take for any of them to fire)
+        # on an asset with no condition held: a reading out of them needs no evaluation.
+        self._triggers: dict[type, tuple[Callable[[Any], Any], frozenset]] = {}
+        for cls, equipment in rules.by_type.items():
+            fields = {r.field for r in equipment}
+            if len(fields) == 1:
+                self._triggers[cls] = (operator.attrgetter(fields.pop()),
+                                       frozenset(v for r in equipment for v in r.values))
         self._absorbed_by = {child: r for r in rules.equipment for child in r.absorbs}
         self._watch = {kind: spec for kind, spec in rules.comm_loss.kinds.items()}
         self._feed_kinds: dict[str, list[str]] = {}
@@ -306,8 +314,10 @@ class AlertEngine:
         faults = rec.faults
         if faults and self._lost in faults:
             self._on_signal(Signal(self._lost, rec.asset_id, False, "silent", ts, level=True), rec)
-        for sig in evaluate(event, faults, self.rules):
-            self._on_signal(sig, rec)
+        trigger = self._triggers.get(type(event)) if not faults else None
+        if trigger is None or trigger[0](event) in trigger[1]:
+            for sig in evaluate(event, faults, self.rules):
+                self._on_signal(sig, rec)
         if faults or rec.state != rec.base:
             self._refresh_state(rec, ts)
         if not rec.watched and kind in self._watch:
