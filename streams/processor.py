@@ -3,7 +3,9 @@
 One consumer group reads the namespace's source topics in batches. Each batch is decoded
 (bad events go to the dead-letter topic with the reason and the original bytes), applied to
 the in-memory alert engine, and written to the store in ONE transaction together with the
-next offset of every partition it read. On start the processor seeks each assigned
+next offset of every partition it read: at once when caught up with the logs, behind them
+every `Settings.commit_interval_s` (several batches in one transaction, written by a writer
+thread while the next batches are applied). On start the processor seeks each assigned
 partition to the offset the store holds, not to the group's committed offset, so a crash at
 any point neither loses nor double-counts an event. Alert transitions are published to
 `<namespace>.alerts.events` after the commit (at least once).

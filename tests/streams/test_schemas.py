@@ -133,3 +133,26 @@ def test_structs_validate_on_construction_paths_too():
     assert isinstance(V.decode(raw("incident.report")), IncidentReport)
     assert isinstance(V.decode(raw("weather.observation")), WeatherObservation)
     assert isinstance(V.decode(raw("command.request")), CommandRequest)
+
+
+def test_ids_are_checked_in_every_id_field_once_per_distinct_id(monkeypatch):
+    import streams.schemas as schemas
+
+    v = Validator(max_future_s=600, clock=lambda: NOW / 1000)
+    monkeypatch.setattr(schemas, "_WELL_FORMED_IDS_MAX", 4)  # remembered ids are forgotten past a bound
+    good = [raw("lamp.telemetry", asset_id=f"LP-{i}", cabinet_id=f"CAB-{i % 2}") for i in range(6)]
+    bad = {
+        "asset_id 'LP 1'": raw("lamp.telemetry", asset_id="LP 1"),
+        "asset_id 'LP-1\\n'": raw("lamp.telemetry", asset_id="LP-1\n"),  # no trailing newline slips through
+        "cabinet_id '-CAB'": raw("lamp.fault", cabinet_id="-CAB"),
+        "targets 'LP/2'": raw("command.request", targets=["LP-1", "LP/2"]),
+        "alert_id '#1'": raw("alert.transition", alert_id="#1"),
+    }
+    for _ in range(2):  # first sight (checked) and again (remembered, or forgotten and checked again)
+        items = v.decode_many([*good, *bad.values()], now=NOW)
+        assert [type(i).__name__ for i in items[:6]] == ["LampTelemetry"] * 6
+        for words, item in zip(bad, items[6:]):
+            assert isinstance(item, str) and words in item and "not a valid id" in item
+    assert len(v._ids) <= 4 + 1
+    with pytest.raises(InvalidEvent, match="not a valid id"):
+        v.decode(raw("camera.health", asset_id="CAM 9"))

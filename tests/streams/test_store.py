@@ -94,6 +94,26 @@ def test_batch_writes_state_alerts_energy_health_and_offsets_together(store):
     assert store.state_intervals("LP-2")[0]["end_ts"] is None
 
 
+def test_a_batch_of_thousands_of_rows_lands_whole_and_updates_in_place(store):
+    # more rows than one multi-row statement holds (500 on SQLite), and a remainder
+    rows = [state_row(f"LP-{i}") for i in range(1234)]
+    intervals = [{"asset_id": f"LP-{i}", "start_ts": T, "end_ts": None, "state": "on"} for i in range(1234)]
+    energy = [{"cabinet_id": f"CAB-{i % 600}", "hour_ts": T, "kwh": 1.0, "lamp_kwh": 0.5, "readings": 1}
+              for i in range(600)]
+    first = store.apply_batch(BatchWrite(group_id="g", asset_rows=rows, intervals=intervals, energy=energy))
+    again = [{**state_row(f"LP-{i}", "fault"), "last_seen": T + i} for i in range(0, 1234, 3)]
+    closed = [{"asset_id": f"LP-{i}", "start_ts": T, "end_ts": T + 1, "state": "on"} for i in range(0, 1234, 3)]
+    second = store.apply_batch(BatchWrite(group_id="g", asset_rows=again, intervals=closed, energy=energy))
+    states = {s["asset_id"]: s for s in store.asset_states()}
+    assert len(states) == 1234
+    assert all(states[f"LP-{i}"]["state"] == ("fault" if i % 3 == 0 else "on") for i in range(1234))
+    assert all(states[f"LP-{i}"]["seq"] == (second if i % 3 == 0 else first) for i in range(1234))
+    assert states["LP-1233"]["last_seen"] == T + 1233
+    assert store.state_intervals("LP-3")[0]["end_ts"] == T + 1 and store.state_intervals("LP-4")[0]["end_ts"] is None
+    assert store.energy_totals() == pytest.approx({"kwh": 1200.0, "lamp_kwh": 600.0})
+    assert len(store.changes_since(first).assets) == len(again)
+
+
 def test_a_failed_batch_leaves_nothing_behind(store):
     store.apply_batch(BatchWrite(group_id="g", offsets={("t", 0): 5}, new_alerts=[alert_row(1)]))
     bad = BatchWrite(group_id="g", offsets={("t", 0): 9}, asset_rows=[state_row("LP-9")],

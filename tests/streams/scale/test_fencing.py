@@ -77,8 +77,7 @@ def test_a_processor_that_lost_its_partition_is_fenced_off(sqlite_store, tmp_pat
     ts = int(time.time() * 1000) - 3_600_000
 
     def records(start: int, n: int) -> list[tuple]:
-        return [(topic, 0, o, b"CAM-1", encode(CameraHealth(asset_id="CAM-1", ts=ts + o * 1000, state="online")),
-                 ts + o * 1000) for o in range(start, start + n)]
+        return _camera_records(topic, start, n, ts)
 
     proc.process(records(0, 5))
     proc._drain_buffer(force=True)
@@ -91,3 +90,51 @@ def test_a_processor_that_lost_its_partition_is_fenced_off(sqlite_store, tmp_pat
         proc._drain_buffer(force=True)
     assert sqlite_store.load_offsets(group) == {key: 8}
     assert sqlite_store.asset_state("CAM-1")["last_seen"] == seen  # nothing of the zombie's batch landed
+
+
+def _camera_records(topic: str, start: int, n: int, ts: int) -> list[tuple]:
+    return [(topic, 0, o, b"CAM-1", encode(CameraHealth(asset_id="CAM-1", ts=ts + o * 1000, state="online")),
+             ts + o * 1000) for o in range(start, start + n)]
+
+
+def test_behind_the_logs_steps_are_committed_together_then_at_once_when_caught_up(sqlite_store, tmp_path):
+    ns = "train-cadence"
+    topic = f"{ns}.cameras.health"
+    key = (topic, 0)
+    group = group_id_for(ns)
+    proc = Processor(Settings(data_dir=tmp_path, namespace=ns, commit_interval_s=3600), store=sqlite_store)
+    proc.source = _Source({key: None})  # the log holds 1000 records: this processor is behind
+    proc._reassigned(proc.source.take_announcements())
+    ts = int(time.time() * 1000) - 3_600_000
+    proc.process(_camera_records(topic, 0, 5, ts))
+    proc.process(_camera_records(topic, 5, 5, ts))
+    assert sqlite_store.load_offsets(group) == {}  # applied, not yet committed: the interval has not passed
+    assert sqlite_store.asset_state("CAM-1") is None
+    proc.source.high = {key: 12}
+    proc.process(_camera_records(topic, 10, 2, ts))  # the end of the log: caught up, committed at once
+    assert sqlite_store.load_offsets(group) == {key: 12}
+    assert sqlite_store.asset_state("CAM-1")["last_seen"] == ts + 11_000
+    assert sqlite_store.status_summary()["events_processed"] == 12
+
+
+def test_a_write_behind_that_was_fenced_off_raises_and_lands_nothing(sqlite_store, tmp_path):
+    ns = "train-behind"
+    topic = f"{ns}.cameras.health"
+    key = (topic, 0)
+    group = group_id_for(ns)
+    proc = Processor(Settings(data_dir=tmp_path, namespace=ns, commit_interval_s=0), store=sqlite_store)
+    proc.source = _Source({key: None})
+    proc._reassigned(proc.source.take_announcements())
+    ts = int(time.time() * 1000) - 3_600_000
+    proc.process(_camera_records(topic, 0, 5, ts))  # behind the logs: written by the writer thread
+    assert proc._in_flight is not None
+    proc._settle()
+    assert sqlite_store.load_offsets(group) == {key: 5}
+    sqlite_store.apply_batch(BatchWrite(group_id=group, offsets={key: 8}, expected_offsets={key: 5}))
+    seen = sqlite_store.asset_state("CAM-1")["last_seen"]
+    proc.process(_camera_records(topic, 5, 5, ts))
+    with pytest.raises(OffsetConflict):
+        proc._settle()
+    assert sqlite_store.load_offsets(group) == {key: 8}
+    assert sqlite_store.asset_state("CAM-1")["last_seen"] == seen
+    proc.close()
