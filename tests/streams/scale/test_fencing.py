@@ -97,15 +97,18 @@ def _camera_records(topic: str, start: int, n: int, ts: int) -> list[tuple]:
              ts + o * 1000) for o in range(start, start + n)]
 
 
-def test_behind_the_logs_steps_are_committed_together_then_at_once_when_caught_up(sqlite_store, tmp_path):
-    ns = "train-cadence"
+def _behind(store, tmp_path, ns: str, commit_interval_s: float) -> tuple[Processor, str, tuple, str, int]:
+    """A processor owning one partition whose log holds 1000 records: it is behind the log."""
     topic = f"{ns}.cameras.health"
     key = (topic, 0)
-    group = group_id_for(ns)
-    proc = Processor(Settings(data_dir=tmp_path, namespace=ns, commit_interval_s=3600), store=sqlite_store)
-    proc.source = _Source({key: None})  # the log holds 1000 records: this processor is behind
+    proc = Processor(Settings(data_dir=tmp_path, namespace=ns, commit_interval_s=commit_interval_s), store=store)
+    proc.source = _Source({key: None})
     proc._reassigned(proc.source.take_announcements())
-    ts = int(time.time() * 1000) - 3_600_000
+    return proc, topic, key, group_id_for(ns), int(time.time() * 1000) - 3_600_000
+
+
+def test_behind_the_logs_steps_are_committed_together_then_at_once_when_caught_up(sqlite_store, tmp_path):
+    proc, topic, key, group, ts = _behind(sqlite_store, tmp_path, "train-cadence", 3600)
     proc.process(_camera_records(topic, 0, 5, ts))
     proc.process(_camera_records(topic, 5, 5, ts))
     assert sqlite_store.load_offsets(group) == {}  # applied, not yet committed: the interval has not passed
@@ -118,14 +121,7 @@ def test_behind_the_logs_steps_are_committed_together_then_at_once_when_caught_u
 
 
 def test_a_write_behind_that_was_fenced_off_raises_and_lands_nothing(sqlite_store, tmp_path):
-    ns = "train-behind"
-    topic = f"{ns}.cameras.health"
-    key = (topic, 0)
-    group = group_id_for(ns)
-    proc = Processor(Settings(data_dir=tmp_path, namespace=ns, commit_interval_s=0), store=sqlite_store)
-    proc.source = _Source({key: None})
-    proc._reassigned(proc.source.take_announcements())
-    ts = int(time.time() * 1000) - 3_600_000
+    proc, topic, key, group, ts = _behind(sqlite_store, tmp_path, "train-behind", 0)
     proc.process(_camera_records(topic, 0, 5, ts))  # behind the logs: written by the writer thread
     assert proc._in_flight is not None
     proc._settle()
