@@ -737,8 +737,10 @@ class Processor:
         dead: list[tuple] = []
         counts: dict[str, list] = {}  # topic -> [events applied, latest event time]
         if not self._watching:
-            self.engine.watch_inventory(ready[0][0])
-            self._watching = True
+            first = next((item[0] for item in ready if item[2] is not None), None)  # not a dead letter's
+            if first is not None:
+                self.engine.watch_inventory(first)
+                self._watching = True
         for ts, _, event, feed, rec in ready:
             if event is None:
                 dead.append((rec, feed))
