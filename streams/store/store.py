@@ -198,12 +198,14 @@ class _Bulk:
             if found and "?" not in head and "?" not in tail:
                 self._head, self._group, self._tail = head + " VALUES ", group, tail
                 self._chunk = max(1, min(_ROWS_PER_STATEMENT, _MAX_SQLITE_PARAMS // len(self.names)))
-                self._sqls: dict[int, str] = {}
+                self._full: str | None = None
 
     def _multi_sql(self, n: int) -> str:
-        sql = self._sqls.get(n)
-        if sql is None:
-            sql = self._sqls[n] = self._head + ", ".join([self._group] * n) + self._tail
+        if n == self._chunk and self._full is not None:
+            return self._full
+        sql = self._head + ", ".join([self._group] * n) + self._tail
+        if n == self._chunk:  # the full statement is kept; a batch's remainder is built for its size
+            self._full = sql
         return sql
 
     def run(self, conn: Connection, rows: list[dict]) -> None:
