@@ -74,9 +74,9 @@ _COMMIT_MAX_EVENTS = 200_000
 # Polls the fetcher process may hold ready ahead of the processor: enough to keep reading through a
 # commit of a second's worth of steps.
 _READ_AHEAD = 8
-# Fetches of 1 MB per partition keep the partitions of a backlog advancing together, so the
-# event-time horizon (and with it the commits) moves on steadily. The benchmark's ceiling
-# consumer uses the same settings.
+# Fetches of 256 KB per partition keep the partitions of a backlog advancing together (a poll
+# holds several partitions' events), so the event-time horizon moves on steadily. The
+# benchmark's ceiling consumer uses the same settings.
 CONSUMER_SETTINGS = {"max_partition_fetch_bytes": 256 * 1024}
 _PARTITIONS = max(spec.partitions for spec in CATALOG if spec.source)  # the catalog gives every source topic 3
 _TYPES_OF_FEED = {spec.suffix: frozenset(t for t in EVENT_TYPES if t.__struct_config__.tag in spec.events)
@@ -412,7 +412,6 @@ class Processor:
         self.source: KafkaSource | FetcherProcess | None = None
         self._partition_ts: dict[tuple[str, int], int] = {}
         self._buffer: list[tuple] = []
-        self._feeds: dict[str, tuple[str, frozenset]] = {}  # topic -> (feed, event types it may carry)
         self._order = 0
         self._last_drain = time.monotonic()
         self.positions: dict[tuple[str, int], int] = {}
@@ -546,7 +545,6 @@ class Processor:
         """Consume until stopped, `max_seconds` passed, or (with `once`) every partition is read to its end."""
         if self.source is None:
             self.connect()
-        source = self.source
         started = time.monotonic()
         # Live state is hundreds of thousands of long-lived objects: a full collection every few
         # thousand allocations would walk them all. Collect less often; never walk the warm start.
@@ -557,10 +555,7 @@ class Processor:
             while not should_stop():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
-                records = source.poll(200)
-                announce = source.take_announcements()
-                if announce:
-                    self._reassigned(announce)
+                records = self._poll(200)
                 if records:
                     if self.stats.first_batch_s is None:
                         self.stats.first_batch_s = time.monotonic() - started
@@ -619,19 +614,23 @@ class Processor:
 
     def _coalesce(self, records: list) -> None:
         """Buffer this poll's records and those already fetched behind them (a step), then apply and commit."""
-        source = self.source
         n = self._take(records)
         limit = self.batch_size * _COALESCE_POLLS
         deadline = time.monotonic() + _COALESCE_S
         while n < limit and time.monotonic() < deadline:
-            records = source.poll(0)
-            announce = source.take_announcements()
-            if announce:
-                self._reassigned(announce)
+            records = self._poll(0)
             if not records:
                 break
             n += self._take(records)
         self._drain_buffer()
+
+    def _poll(self, timeout_ms: int) -> list:
+        """The source's next records, after handling the partitions it (re)assigned meanwhile."""
+        records = self.source.poll(timeout_ms)
+        announce = self.source.take_announcements()
+        if announce:
+            self._reassigned(announce)
+        return records
 
     def process(self, records: list) -> None:
         """Take records `(topic, partition, offset, key, value, timestamp)` into the merge buffer, then apply
@@ -661,6 +660,7 @@ class Processor:
         append = buffer.append
         decode_many = self.validator.decode_many
         order = self._order
+        prefix = len(self.namespace) + 1
         n = 0
         for topic, partition, offsets, keys, values, stamps in chunks:
             n += len(offsets)
@@ -671,7 +671,8 @@ class Processor:
             if start:
                 offsets, keys, values, stamps = offsets[start:], keys[start:], values[start:], stamps[start:]
             positions[key] = offsets[-1] + 1
-            feed, types = self._feed_of(topic)
+            feed = topic[prefix:]
+            types = _TYPES_OF_FEED.get(feed, ())
             latest = part_ts.get(key, 0)
             for i, event in enumerate(decode_many(values)):
                 order += 1
@@ -688,14 +689,6 @@ class Processor:
         self._order = order
         self.stats.events += n
         return n
-
-    def _feed_of(self, topic: str) -> tuple[str, frozenset]:
-        """A topic's feed (its suffix, `lighting.telemetry`) and the event types it may carry."""
-        known = self._feeds.get(topic)
-        if known is None:
-            feed = topic[len(self.namespace) + 1:]
-            known = self._feeds[topic] = (feed, _TYPES_OF_FEED.get(feed, frozenset()))
-        return known
 
     def _horizon(self) -> float:
         """Event time up to which no earlier event can still arrive: the slowest partition with a backlog."""

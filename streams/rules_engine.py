@@ -220,7 +220,6 @@ class AlertEngine:
         self._absorbed_by = {child: r for r in rules.equipment for child in r.absorbs}
         self._watch = {kind: spec for kind, spec in rules.comm_loss.kinds.items()}
         self._feed_kinds: dict[str, list[str]] = {}
-        self._feed_topics: dict[str, str] = {}
         # (feed, its feed-down alert key, silence in ms before the feed counts as down)
         self._feed_down_keys = [(feed, (rules.feed_down.rule, self._feed_topic(feed)), int(silent_s * 1000))
                                 for feed, silent_s in rules.feed_down.silent_after_s.items()]
@@ -607,10 +606,7 @@ class AlertEngine:
         self.due = self._next_due()
 
     def _feed_topic(self, feed: str) -> str:
-        topic = self._feed_topics.get(feed)
-        if topic is None:
-            topic = self._feed_topics[feed] = f"{self.namespace}.{feed}"
-        return topic
+        return f"{self.namespace}.{feed}"
 
     def _period_ms(self, asset_id: str, kind: str) -> int:
         meta = self.meta.get(asset_id)
@@ -738,21 +734,21 @@ class AlertEngine:
     def _feeds_down(self, now: int) -> set[str]:
         fd = self.rules.feed_down
         down = set()
-        for feed, silent_s in fd.silent_after_s.items():
+        for feed, key, silent_ms in self._feed_down_keys:
             last = self.feed_last.get(feed, self.start_ts)
             if last is None:
                 continue
-            topic = self._feed_topic(feed)
+            topic = key[1]
             if self.owns is not None and not self.owns(topic):
                 continue  # the processor owning the topic's name hash watches the feed
-            if now - last > silent_s * 1000:
+            if now - last > silent_ms:
                 down.add(feed)
-                if (fd.rule, topic) not in self.active:
-                    sig = Signal(fd.rule, topic, True, "silent", last + int(silent_s * 1000), fd.severity,
+                if key not in self.active:
+                    sig = Signal(fd.rule, topic, True, "silent", last + silent_ms, fd.severity,
                                  fd.priority, feed.split(".")[0], f"{fd.title}: {feed}", True)
                     self._open(sig, details={"feed": feed, "last_event_ts": last})
                 self.down_feeds.add(feed)
-            elif (fd.rule, topic) in self.active:
+            elif key in self.active:
                 down.add(feed)
         return down
 

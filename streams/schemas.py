@@ -290,12 +290,11 @@ def _id_fields(cls: type) -> tuple[tuple[str, bool], ...]:
     """(field, holds a list) of the fields of an event type that carry asset ids."""
     out = []
     for name, hint in typing.get_type_hints(cls, include_extras=True).items():
-        if hint == AssetId or AssetId in typing.get_args(hint):
+        args = typing.get_args(hint)
+        if hint == AssetId or AssetId in args:  # AssetId, AssetId | None
             out.append((name, False))
-        elif typing.get_origin(hint) is list or any(typing.get_origin(a) is list for a in typing.get_args(hint)):
-            inner = hint if typing.get_origin(hint) is list else typing.get_args(hint)[0]
-            if AssetId in typing.get_args(typing.get_args(inner)[0] if typing.get_origin(inner) is Annotated else inner):
-                out.append((name, True))
+        elif any(typing.get_origin(t) is list and AssetId in typing.get_args(t) for t in (hint, *args)):
+            out.append((name, True))  # list[AssetId], bare, annotated or optional
     return tuple(out)
 
 
@@ -359,29 +358,19 @@ class Validator:
         for raw in raws:
             try:
                 event = decode(raw)
-            except (msgspec.MsgspecError, TypeError):  # TypeError: not bytes (no value at all)
-                event = None
-            if event is not None and event.ts <= limit:
+            except (msgspec.MsgspecError, TypeError) as exc:  # TypeError: not bytes (no value at all)
+                append(_undecodable(exc, raw))
+                continue
+            if event.ts <= limit:
                 get = id_tuples.get(type(event))
                 if get is not None and known(get(event)):  # the common case: ids already seen
                     append(event)
                     continue
-            append(self._refusal(event, raw, limit) or event)
+            append(self._refusal(event, limit) or event)
         return out
 
-    def _refusal(self, event: Event | None, raw: bytes | None, limit: int) -> str | None:
-        """Why an event is refused (None: it is not, and its ids are remembered)."""
-        if raw is None:
-            return "empty message (no value)"
-        if event is None:
-            try:
-                self._decoder.decode(raw)
-            except msgspec.ValidationError as exc:
-                return _reason(exc, raw)
-            except msgspec.DecodeError as exc:
-                return f"malformed JSON: {exc}"
-            except TypeError as exc:
-                return f"not a message: {exc}"
+    def _refusal(self, event: Event, limit: int) -> str | None:
+        """Why a decoded event is refused (None: it is not, and its ids are remembered)."""
         if event.ts > limit:
             ahead = (event.ts - limit + self._max_future_ms) / 1000
             return f"timestamp {event.ts} is {ahead:.0f} s in the future"
@@ -407,6 +396,17 @@ class Validator:
                 ids.add(None)
             ids.add(value)
         return None
+
+
+def _undecodable(exc: Exception, raw: bytes | None) -> str:
+    """Why bytes do not decode into an event."""
+    if raw is None:
+        return "empty message (no value)"
+    if isinstance(exc, msgspec.ValidationError):
+        return _reason(exc, raw)
+    if isinstance(exc, msgspec.DecodeError):
+        return f"malformed JSON: {exc}"
+    return f"not a message: {exc}"
 
 
 def _reason(exc: msgspec.ValidationError, raw: bytes) -> str:

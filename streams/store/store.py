@@ -198,18 +198,13 @@ class _Bulk:
             if found and "?" not in head and "?" not in tail:
                 self._head, self._group, self._tail = head + " VALUES ", group, tail
                 self._chunk = max(1, min(_ROWS_PER_STATEMENT, _MAX_SQLITE_PARAMS // len(self.names)))
-                self._full: str | None = None
+                self._full = self._multi_sql(self._chunk)
 
     def _multi_sql(self, n: int) -> str:
-        if n == self._chunk and self._full is not None:
-            return self._full
-        sql = self._head + ", ".join([self._group] * n) + self._tail
-        if n == self._chunk:  # the full statement is kept; a batch's remainder is built for its size
-            self._full = sql
-        return sql
+        return self._head + ", ".join([self._group] * n) + self._tail
 
     def run(self, conn: Connection, rows: list[dict]) -> None:
-        """Execute for every row (rows must not repeat a conflict key)."""
+        """Execute for every row."""
         for column in self.json:
             for r in rows:
                 value = r[column]
@@ -225,7 +220,8 @@ class _Bulk:
         k = self._chunk
         for i in range(0, len(params), k):
             chunk = params[i:i + k]
-            conn.exec_driver_sql(self._multi_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
+            sql = self._full if len(chunk) == k else self._multi_sql(len(chunk))
+            conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
 
 class Store:
