@@ -15,7 +15,7 @@ import time
 
 import orjson
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from streams.config import Settings
@@ -72,10 +72,8 @@ def purge_contacts(engine: Engine, retention_days: float, *, now_ms: int | None 
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     cutoff = now - int(retention_days * 86_400_000)
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-        old = conn.scalar(select(func.count()).select_from(report_contacts)
-                          .where(report_contacts.c.received_ts < cutoff)) or 0
+        old = conn.execute(delete(report_contacts).where(report_contacts.c.received_ts < cutoff)).rowcount
         if old:
-            conn.execute(delete(report_contacts).where(report_contacts.c.received_ts < cutoff))
             conn.execute(audit_log.insert().values(ts=now, actor=actor, action="privacy.purge", target="report_contacts",
                                                    detail={"deleted": old, "retention_days": retention_days}))
     return old
