@@ -272,12 +272,6 @@ def _ceiling(bootstrap: str, namespace: str, n: int) -> dict:
             "rss_mb": _peak_rss_mb()}
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and of its finished children (the fetcher process)."""
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + kids.ru_utime + kids.ru_stime
-
-
 def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = True,
                database_url: str | None = None) -> dict:
     """The processor over the namespace into a fresh store (SQLite, or a new schema of `database_url`).
@@ -293,17 +287,18 @@ def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = Tru
         store = (Store.from_url(database_url, schema=f"bench_{time.time_ns()}") if database_url
                  else Store.from_url(f"sqlite:///{Path(tmp) / 'bench.db'}"))
         proc = Processor(settings, store=store, group_id=f"bench-{time.time_ns()}", fetch_process=fetch_process)
-        cpu = _cpu_s()
         try:
             stats = proc.run(once=True, max_seconds=900)
         finally:
             proc.close()
-        cpu_s = _cpu_s() - cpu
         summary = store.status_summary()
         dispose_engines()
     elapsed = stats.seconds - (stats.first_batch_s or 0.0)
+    fetcher_s = stats.fetcher_cpu_s or 0.0
+    cpu_s = (stats.busy_cpu_s or 0.0) + fetcher_s
     return {"rate": stats.events / elapsed if elapsed > 0 else 0.0,
-            "cpu_rate": stats.events / cpu_s if cpu_s > 0 else 0.0, "rss_mb": _peak_rss_mb(),
+            "cpu_rate": stats.events / cpu_s if cpu_s > 0 else 0.0,
+            "fetcher_cpu_us": fetcher_s * 1e6 / stats.events if stats.events else 0.0, "rss_mb": _peak_rss_mb(),
             "stored": summary["events_processed"] + summary["dead_letters"], "open_alerts": summary["open_alerts"]}
 
 
@@ -347,8 +342,11 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
     Each figure is the best of `repeats` runs, ceiling and processor alike, each in a fresh
     interpreter: the machines are shared, and a neighbour's burst should not decide the ratio.
     The processor runs as `vigie process` does, Kafka read by its fetcher process; `inline_fetch_*`
-    is one run with Kafka read in the processor's own process. `cpu_*` figures count events per
-    CPU-second of the measuring process and its children (less noisy than wall time). With
+    is one run with Kafka read in the processor's own process. The `cpu_*` figures count CPU time
+    over the same span as the rates (from the first records on): `cpu_us_per_event` is the
+    processor's and its fetcher's together (`fetcher_cpu_us_per_event` the fetcher's part),
+    `ceiling_cpu_us_per_event` the bare consumer's. On a machine of C cores the processor cannot
+    go faster than C / cpu_us_per_event million events per second, whatever the overlap. With
     `database_url` (`VIGIE_DATABASE_URL` for `vigie bench processor`) the store is PostgreSQL.
     """
     from .broker import EmbeddedBroker, free_port
@@ -373,7 +371,8 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
             ceiling = max(c["rate"] for c in ceilings)
             best = max(runs, key=lambda r: r["rate"])
             cpu_ceiling = max(c["cpu_rate"] for c in ceilings)
-            cpu_best = max(r["cpu_rate"] for r in runs)
+            leanest = max(runs, key=lambda r: r["cpu_rate"])
+            cpu_best = leanest["cpu_rate"]
             figures.update({
                 f"source{suffix}": source,
                 f"assets_in_stream{suffix}": assets,
@@ -383,6 +382,9 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
                 f"cpu_events_per_s{suffix}": round(cpu_best),
                 f"cpu_ceiling_events_per_s{suffix}": round(cpu_ceiling),
                 f"cpu_ratio_to_ceiling{suffix}": round(cpu_best / cpu_ceiling, 3) if cpu_ceiling else 0.0,
+                f"cpu_us_per_event{suffix}": round(1e6 / cpu_best, 2) if cpu_best else 0.0,
+                f"fetcher_cpu_us_per_event{suffix}": round(leanest["fetcher_cpu_us"], 2),
+                f"ceiling_cpu_us_per_event{suffix}": round(1e6 / cpu_ceiling, 2) if cpu_ceiling else 0.0,
                 f"peak_rss_mb{suffix}": max(r["rss_mb"] for r in runs),
                 f"ceiling_peak_rss_mb{suffix}": max(c["rss_mb"] for c in ceilings),
                 f"stored_events{suffix}": best["stored"],

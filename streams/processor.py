@@ -24,6 +24,7 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,10 @@ _TYPES_OF_FEED = {spec.suffix: frozenset(t for t in EVENT_TYPES if t.__struct_co
 
 
 _buffer_key = operator.itemgetter(0)  # a stable sort: equal times keep their arrival order
+# A buffered item is (event time, arrival order, event or None for a dead letter, feed or refusal, record).
+_item_event = operator.itemgetter(2)
+_item_feed = operator.itemgetter(3)
+_item_event_feed = operator.itemgetter(2, 3)
 
 
 def _buffer_ts(item: tuple) -> int:
@@ -115,6 +120,9 @@ class RunStats:
     published: int = 0
     seconds: float = 0.0
     first_batch_s: float | None = None  # from the start of the run to the first records (group join)
+    # CPU seconds from the first records to the end of the run: this process's threads, and its fetcher's
+    busy_cpu_s: float | None = None
+    fetcher_cpu_s: float | None = None
 
 
 @dataclass
@@ -362,6 +370,15 @@ class FetcherProcess:
         """The last known end of every assigned partition."""
         return self._high
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds the fetcher process has used so far (from /proc: None where there is none)."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     @property
     def verified(self) -> bool:
         """True once every assigned partition's stored offset was checked against its log."""
@@ -551,6 +568,7 @@ class Processor:
         thresholds = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(50_000, 20, 50)
+        cpu_at_first = None
         try:
             while not should_stop():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
@@ -559,6 +577,7 @@ class Processor:
                 if records:
                     if self.stats.first_batch_s is None:
                         self.stats.first_batch_s = time.monotonic() - started
+                        cpu_at_first = self._cpu_s()
                     self._coalesce(records)
                     continue
                 if once and not self._buffer and self._caught_up():
@@ -571,7 +590,17 @@ class Processor:
             gc.set_threshold(*thresholds)
             gc.unfreeze()
             self.stats.seconds = time.monotonic() - started
+            if cpu_at_first is not None:
+                own, fetcher = self._cpu_s()
+                self.stats.busy_cpu_s = own - cpu_at_first[0]
+                if fetcher is not None and cpu_at_first[1] is not None:
+                    self.stats.fetcher_cpu_s = fetcher - cpu_at_first[1]
         return self.stats
+
+    def _cpu_s(self) -> tuple[float, float | None]:
+        """CPU seconds used so far by this process and by its fetcher process (None: no fetcher process)."""
+        fetcher = getattr(self.source, "cpu_s", None)
+        return time.process_time(), fetcher() if fetcher is not None else None
 
     def _caught_up(self) -> bool:
         source = self.source
@@ -726,38 +755,34 @@ class Processor:
             return
         self._last_drain = now
         ready, self._buffer = buffer[:n], buffer[n:]
-        apply = self.engine.apply
         dead: list[tuple] = []
-        counts: dict[str, list] = {}  # topic -> [events applied, latest event time]
-        if not self._watching:
-            first = next((item[0] for item in ready if item[2] is not None), None)  # not a dead letter's
-            if first is not None:
-                self.engine.watch_inventory(first)
-                self._watching = True
-        for ts, _, event, feed, rec in ready:
-            if event is None:
-                dead.append((rec, feed))
-                continue
-            try:
-                apply(event, feed)
-            except Exception as exc:  # a bug on one event must not stop the room
-                log.exception("event %s of %s[%d]@%d failed", event.kind, rec[0], rec[1], rec[2])
-                # the buffer kept the decoded event only: the dead letter carries it encoded again
-                whole = (*rec[:3], event.asset_id.encode(), encode(event), None)
-                dead.append((whole, f"processing error: {exc!r}"))
-                continue
-            seen = counts.get(rec[0])
-            if seen is None:
-                counts[rec[0]] = [1, ts]
-            else:
-                seen[0] += 1
-                seen[1] = ts  # `ready` is in event-time order
-        for topic, (n, ts) in counts.items():
-            h = self.health.get(topic)
-            if h is not None:
+        good = ready
+        if None in map(_item_event, ready):  # dead letters among them (rare): set them aside
+            good = []
+            for item in ready:
+                if item[2] is None:
+                    dead.append((item[4], item[3]))
+                else:
+                    good.append(item)
+        if not self._watching and good:
+            self.engine.watch_inventory(good[0][0])  # from the first valid event's time, not a dead letter's
+            self._watching = True
+        applied = Counter(map(_item_feed, good))
+        for i, exc in self.engine.apply_many(map(_item_event_feed, good)):  # one bad event does not stop the room
+            _, _, event, feed, rec = good[i]
+            log.error("event %s of %s[%d]@%d failed", event.kind, rec[0], rec[1], rec[2], exc_info=exc)
+            # the buffer kept the decoded event only: the dead letter carries it encoded again
+            whole = (*rec[:3], event.asset_id.encode(), encode(event), None)
+            dead.append((whole, f"processing error: {exc!r}"))
+            applied[feed] -= 1
+        feed_last, prefix = self.engine.feed_last, self.namespace + "."
+        for feed, n in applied.items():
+            h = self.health.get(prefix + feed)
+            if h is not None and n:
                 h.events += n
                 h.window_events += n
-                if h.last_event_ts is None or ts > h.last_event_ts:
+                ts = feed_last.get(feed)
+                if ts is not None and (h.last_event_ts is None or ts > h.last_event_ts):
                     h.last_event_ts = ts
         self._last_event_wall = time.monotonic()
         owned = self.source.highwaters() if self.source is not None else self.positions

@@ -163,6 +163,10 @@ class Outbox:
 _encode = msgspec.json.encode
 
 
+def _owns_all(_asset_id: str) -> bool:
+    return True
+
+
 def _state_row(r: AssetRecord) -> dict:
     """The asset-state row, its JSON columns already encoded (the last event as it came, and the faults)."""
     attrs = r.attrs
@@ -205,6 +209,7 @@ class AlertEngine:
         self._parked: dict[str, list[tuple[int, str]]] = {}
         self._escalations: list[tuple[int, int]] = []
         self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
+        self._feed_due: float = -math.inf  # no feed can be down before it (set by _next_due)
         # With several processors in a group: does this one own the asset (its partition)? None: all.
         # Timers (communication loss, flapping settled, escalation, feed down) run only for owned assets.
         self.owns: Callable[[str], bool] | None = None
@@ -275,52 +280,71 @@ class AlertEngine:
 
     def apply(self, event: Event, feed: str) -> None:
         """Apply one valid event read from a feed (topic suffix, e.g. `lighting.telemetry`)."""
-        ts = event.ts
-        if ts > self.due:
-            self.tick(ts)
-        if ts > self.watermark:
-            self.watermark = ts
-        last = self.feed_last.get(feed)
-        if last is None or ts > last:
-            self.feed_last[feed] = ts
-            if self._parked:
-                parked = self._parked.get(feed)
-                if parked and parked[0][0] < ts:
-                    self.due = min(self.due, ts)  # the feed speaks again: its silent assets are now lost
-        if self.down_feeds and feed in self.down_feeds:
-            self._feed_back(feed, ts)
-        info = _TYPE_INFO.get(type(event))
-        if info is None:
-            if isinstance(event, IncidentReport):
-                self._report(event)
-            elif isinstance(event, CommandAck):
-                self._command_ack(event)
-            return  # bus priority: counted in stream health only
-        kind, base_of = info
-        asset_id = event.asset_id
-        rec = self.records.get(asset_id)
-        if rec is None:
-            rec = self._new_record(event, kind)
-        elif ts >= rec.last_seen:
-            rec.last_seen = ts
-        if base_of is not None:
-            if kind == "light" or kind == "cabinet":
-                self._meter(rec, event)
-            rec.attrs = event
-            rec.base = base_of(event)
-            rec.last_updated = ts
-        self.outbox.records[asset_id] = rec
-        faults = rec.faults
-        if faults and self._lost in faults:
-            self._on_signal(Signal(self._lost, rec.asset_id, False, "silent", ts, level=True), rec)
-        trigger = self._triggers.get(type(event)) if not faults else None
-        if trigger is None or trigger[0](event) in trigger[1]:
-            for sig in evaluate(event, faults, self.rules):
-                self._on_signal(sig, rec)
-        if faults or rec.state != rec.base:
-            self._refresh_state(rec, ts)
-        if not rec.watched and kind in self._watch:
-            self._watch_asset(rec)
+        failed = self.apply_many(((event, feed),))
+        if failed:
+            raise failed[0][1]
+
+    def apply_many(self, pairs: Iterable[tuple[Event, str]]) -> list[tuple[int, Exception]]:
+        """Apply valid events `(event, feed)` in order; return `(index, error)` of those that failed.
+
+        An event that fails leaves the others applied: a bug on one event must not stop the room.
+        The loop holds the engine's tables in locals: it runs once per event of the stream.
+        """
+        failed = []
+        records, feed_last, out_records = self.records, self.feed_last, self.outbox.records
+        type_info, triggers, watch, lost, rules = _TYPE_INFO, self._triggers, self._watch, self._lost, self.rules
+        meter, on_signal, refresh = self._meter, self._on_signal, self._refresh_state
+        for i, (event, feed) in enumerate(pairs):
+            try:
+                ts = event.ts
+                if ts > self.due:
+                    self.tick(ts)
+                if ts > self.watermark:
+                    self.watermark = ts
+                last = feed_last.get(feed)
+                if last is None or ts > last:
+                    feed_last[feed] = ts
+                    if self._parked:
+                        parked = self._parked.get(feed)
+                        if parked and parked[0][0] < ts:
+                            self.due = min(self.due, ts)  # the feed speaks again: its silent assets are now lost
+                if self.down_feeds and feed in self.down_feeds:
+                    self._feed_back(feed, ts)
+                info = type_info.get(type(event))
+                if info is None:
+                    if isinstance(event, IncidentReport):
+                        self._report(event)
+                    elif isinstance(event, CommandAck):
+                        self._command_ack(event)
+                    continue  # bus priority: counted in stream health only
+                kind, base_of = info
+                asset_id = event.asset_id
+                rec = records.get(asset_id)
+                if rec is None:
+                    rec = self._new_record(event, kind)
+                elif ts >= rec.last_seen:
+                    rec.last_seen = ts
+                if base_of is not None:
+                    if kind == "light" or kind == "cabinet":
+                        meter(rec, event)
+                    rec.attrs = event
+                    rec.base = base_of(event)
+                    rec.last_updated = ts
+                out_records[asset_id] = rec
+                faults = rec.faults
+                if faults and lost in faults:
+                    on_signal(Signal(lost, asset_id, False, "silent", ts, level=True), rec)
+                trigger = triggers.get(type(event)) if not faults else None
+                if trigger is None or trigger[0](event) in trigger[1]:
+                    for sig in evaluate(event, faults, rules):
+                        on_signal(sig, rec)
+                if faults or rec.state != rec.base:
+                    refresh(rec, ts)
+                if not rec.watched and kind in watch:
+                    self._watch_asset(rec)
+            except Exception as exc:  # noqa: BLE001 - reported to the caller with the event's index
+                failed.append((i, exc))
+        return failed
 
     def _new_record(self, event: Event, kind: str) -> AssetRecord:
         meta = self.meta.get(event.asset_id)
@@ -594,7 +618,7 @@ class AlertEngine:
 
     def _rewatch(self, kinds: set[str], since: int) -> None:
         lost = self.rules.comm_loss.rule
-        owns = self.owns or (lambda _: True)
+        owns = self.owns or _owns_all
         for asset_id, meta in self.meta.items():
             if meta.kind in kinds and asset_id not in self.records and owns(asset_id):
                 heapq.heappush(self._heap, (since + self._period_ms(asset_id, meta.kind), asset_id))
@@ -641,14 +665,15 @@ class AlertEngine:
     def tick(self, now: int) -> None:
         """Run the timers at event time `now`: feeds down, communication loss, flapping settled, escalation."""
         rules = self.rules
-        self._feeds_down(now)
+        if now > self._feed_due:
+            self._feeds_down(now)
         heap = self._heap
         cl = rules.comm_loss
         for feed, parked in self._parked.items():
             last = self.feed_last.get(feed, 0)
             while parked and parked[0][0] < last:
                 heapq.heappush(heap, heapq.heappop(parked))
-        owns = self.owns or (lambda _: True)
+        owns = self.owns or _owns_all
         while heap and heap[0][0] < now:
             _, asset_id = heapq.heappop(heap)
             if not owns(asset_id):
@@ -679,7 +704,7 @@ class AlertEngine:
             self.outbox.records[asset_id] = rec
             self._refresh_state(rec, deadline)
         settle = int(rules.flap_settle_s * 1000)
-        for alert_id in sorted(self.pending_clear):
+        for alert_id in sorted(self.pending_clear) if self.pending_clear else ():
             alert = self.by_id.get(alert_id)
             if alert is None:
                 self.pending_clear.discard(alert_id)
@@ -718,17 +743,23 @@ class AlertEngine:
         due = min(self._heap[0][0] if self._heap else math.inf,
                   self._escalations[0][0] if self._escalations else math.inf)
         settle = int(self.rules.flap_settle_s * 1000)
-        owns = self.owns or (lambda _: True)
+        owns = self.owns or _owns_all
         for alert_id in self.pending_clear:
             alert = self.by_id.get(alert_id)
             cleared = alert.details.get("pending_clear_ts") if alert and owns(alert.asset_id) else None
             if cleared is not None:
                 due = min(due, cleared + settle)
         feed_last, start_ts, active = self.feed_last, self.start_ts, self.active
+        feed_due = math.inf  # before it, no feed can be down (feeds' last times only move on)
         for feed, key, silent_ms in self._feed_down_keys:
             last = feed_last.get(feed, start_ts)
-            if last is not None and key not in active and owns(key[1]) and last + silent_ms < due:
+            if last is None:
+                continue
+            if last + silent_ms < feed_due:
+                feed_due = last + silent_ms
+            if key not in active and owns(key[1]) and last + silent_ms < due:
                 due = last + silent_ms
+        self._feed_due = feed_due
         return due
 
     def _feeds_down(self, now: int) -> set[str]:

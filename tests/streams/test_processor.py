@@ -147,6 +147,37 @@ def test_nothing_on_a_topic_crashes_it_and_bad_events_are_dead_lettered(embedded
     assert store.status_summary()["dead_letters"] == len(bad)
 
 
+def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_others_are_applied(embedded_broker, start_ms,
+                                                                                   tmp_path, monkeypatch, caplog):
+    from streams.rules_engine import AlertEngine
+
+    new_record = AlertEngine._new_record
+
+    def broken(self, event, kind):
+        if event.asset_id == "CAM-002":
+            raise RuntimeError("a bug on one asset")
+        return new_record(self, event, kind)
+
+    monkeypatch.setattr(AlertEngine, "_new_record", broken)
+    ns = namespace(embedded_broker, "bug")
+    events = [CameraHealth(asset_id=a, ts=start_ms + i, state="online")
+              for i, a in enumerate(("CAM-001", "CAM-002", "CAM-003"))]
+    produce(embedded_broker.bootstrap, ns, [("cameras.health", e.asset_id.encode(), encode(e)) for e in events])
+    store = Store.from_url(f"sqlite:///{tmp_path / 'vigie.db'}")
+    with caplog.at_level(logging.ERROR, logger="streams.processor"):
+        stats = run_processor(embedded_broker, ns, store, tmp_path)
+    assert stats.events == 3 and stats.dead_letters == 1
+    assert "a bug on one asset" in caplog.text
+    assert store.asset_state("CAM-001")["state"] == store.asset_state("CAM-003")["state"] == "online"
+    assert store.asset_state("CAM-002") is None
+    health = {h["topic"]: h for h in store.stream_health()}[f"{ns}.cameras.health"]
+    assert health["events"] == 2 and health["dead_letters"] == 1
+    (letter,) = read_topic(embedded_broker.bootstrap, f"{ns}.deadletter.events", 1)
+    wrapped = orjson.loads(letter.value)
+    assert wrapped["reason"].startswith("processing error: RuntimeError('a bug on one asset')")
+    assert Validator().decode(base64.b64decode(wrapped["value_b64"])) == events[1]
+
+
 def test_the_fetcher_process_gives_the_same_store(embedded_broker, small_inventory, start_ms, tmp_path):
     ns = namespace(embedded_broker, "fetch")
     records = synthetic_stream(small_inventory, start_ms=start_ms, duration_s=3600, invalid_every=50)
@@ -158,6 +189,8 @@ def test_the_fetcher_process_gives_the_same_store(embedded_broker, small_invento
         stats = run_processor(embedded_broker, ns, store, tmp_path, fetch_process=mode,
                               group_id=f"{group_id_for(ns)}-{mode}")
         assert stats.events == len(records)
+        assert stats.busy_cpu_s > 0  # CPU from the first records on, for the benchmark's cpu_* figures
+        assert (stats.fetcher_cpu_s is not None) == mode
         stores.append(store)
     inline, child = stores
     assert inline.status_summary()["events_processed"] == child.status_summary()["events_processed"]

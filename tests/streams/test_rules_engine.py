@@ -247,3 +247,29 @@ def test_warm_start_restores_conditions_and_alerts(engine, small_inventory):
     assert again.drain().new_alerts == {}  # the same condition, not a new alert
     again.apply(SignalStatus(asset_id="SIG-003", ts=T + 2 * MIN, mode="normal"), "traffic.status")
     assert [r["id"] for r in again.drain().resolutions] == [alerts[0]["id"]]
+
+
+def test_a_feed_goes_down_on_the_events_of_the_other_feeds_alone(engine):
+    _all_feeds(engine, T)
+    engine.watch_inventory(T)
+    for minute in range(1, 8):  # no explicit tick: the events passing the timers run them
+        _all_feeds(engine, T + minute * MIN, skip=("cameras.health",))
+    assert ("feed_down", "live.cameras.health") in engine.active
+    assert len([a for a in engine.active.values() if a.rule == "feed_down"]) == 1
+
+
+def test_apply_many_reports_a_failing_event_and_applies_the_others(engine, monkeypatch):
+    new_record = AlertEngine._new_record
+
+    def broken(self, event, kind):
+        if event.asset_id == "CAM-002":
+            raise RuntimeError("a bug on one asset")
+        return new_record(self, event, kind)
+
+    monkeypatch.setattr(AlertEngine, "_new_record", broken)
+    events = [CameraHealth(asset_id=a, ts=T + i, state="online") for i, a in enumerate(("CAM-001", "CAM-002", "CAM-003"))]
+    failed = engine.apply_many([(e, "cameras.health") for e in events])
+    assert [(i, str(exc)) for i, exc in failed] == [(1, "a bug on one asset")]
+    assert {"CAM-001", "CAM-003"} <= set(engine.records) and "CAM-002" not in engine.records
+    with pytest.raises(RuntimeError, match="a bug on one asset"):
+        engine.apply(events[1], "cameras.health")
