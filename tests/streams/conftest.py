@@ -94,3 +94,19 @@ def small_inventory():
 def start_ms() -> int:
     """An hour boundary two days ago: events there are valid and in the past."""
     return (int(time.time() * 1000) - 2 * 86_400_000) // 3_600_000 * 3_600_000
+
+
+@pytest.fixture
+def engine_bug_on_cam_002(monkeypatch):
+    """The alert engine fails on the first event of CAM-002 (a bug on one asset); returns the error text."""
+    from streams.rules_engine import AlertEngine
+
+    new_record = AlertEngine._new_record
+
+    def broken(self, event, kind):
+        if event.asset_id == "CAM-002":
+            raise RuntimeError("a bug on one asset")
+        return new_record(self, event, kind)
+
+    monkeypatch.setattr(AlertEngine, "_new_record", broken)
+    return "a bug on one asset"

@@ -148,17 +148,8 @@ def test_nothing_on_a_topic_crashes_it_and_bad_events_are_dead_lettered(embedded
 
 
 def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_others_are_applied(embedded_broker, start_ms,
-                                                                                   tmp_path, monkeypatch, caplog):
-    from streams.rules_engine import AlertEngine
-
-    new_record = AlertEngine._new_record
-
-    def broken(self, event, kind):
-        if event.asset_id == "CAM-002":
-            raise RuntimeError("a bug on one asset")
-        return new_record(self, event, kind)
-
-    monkeypatch.setattr(AlertEngine, "_new_record", broken)
+                                                                                   tmp_path, engine_bug_on_cam_002,
+                                                                                   caplog):
     ns = namespace(embedded_broker, "bug")
     events = [CameraHealth(asset_id=a, ts=start_ms + i, state="online")
               for i, a in enumerate(("CAM-001", "CAM-002", "CAM-003"))]
@@ -167,14 +158,14 @@ def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_others_are_applie
     with caplog.at_level(logging.ERROR, logger="streams.processor"):
         stats = run_processor(embedded_broker, ns, store, tmp_path)
     assert stats.events == 3 and stats.dead_letters == 1
-    assert "a bug on one asset" in caplog.text
+    assert engine_bug_on_cam_002 in caplog.text
     assert store.asset_state("CAM-001")["state"] == store.asset_state("CAM-003")["state"] == "online"
     assert store.asset_state("CAM-002") is None
     health = {h["topic"]: h for h in store.stream_health()}[f"{ns}.cameras.health"]
     assert health["events"] == 2 and health["dead_letters"] == 1
     (letter,) = read_topic(embedded_broker.bootstrap, f"{ns}.deadletter.events", 1)
     wrapped = orjson.loads(letter.value)
-    assert wrapped["reason"].startswith("processing error: RuntimeError('a bug on one asset')")
+    assert wrapped["reason"].startswith(f"processing error: RuntimeError('{engine_bug_on_cam_002}')")
     assert Validator().decode(base64.b64decode(wrapped["value_b64"])) == events[1]
 
 

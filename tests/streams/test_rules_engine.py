@@ -258,18 +258,11 @@ def test_a_feed_goes_down_on_the_events_of_the_other_feeds_alone(engine):
     assert len([a for a in engine.active.values() if a.rule == "feed_down"]) == 1
 
 
-def test_apply_many_reports_a_failing_event_and_applies_the_others(engine, monkeypatch):
-    new_record = AlertEngine._new_record
-
-    def broken(self, event, kind):
-        if event.asset_id == "CAM-002":
-            raise RuntimeError("a bug on one asset")
-        return new_record(self, event, kind)
-
-    monkeypatch.setattr(AlertEngine, "_new_record", broken)
-    events = [CameraHealth(asset_id=a, ts=T + i, state="online") for i, a in enumerate(("CAM-001", "CAM-002", "CAM-003"))]
+def test_apply_many_reports_a_failing_event_and_applies_the_others(engine, engine_bug_on_cam_002):
+    events = [CameraHealth(asset_id=a, ts=T + i, state="online")
+              for i, a in enumerate(("CAM-001", "CAM-002", "CAM-003"))]
     failed = engine.apply_many([(e, "cameras.health") for e in events])
-    assert [(i, str(exc)) for i, exc in failed] == [(1, "a bug on one asset")]
+    assert [(i, str(exc)) for i, exc in failed] == [(1, engine_bug_on_cam_002)]
     assert {"CAM-001", "CAM-003"} <= set(engine.records) and "CAM-002" not in engine.records
-    with pytest.raises(RuntimeError, match="a bug on one asset"):
+    with pytest.raises(RuntimeError, match=engine_bug_on_cam_002):
         engine.apply(events[1], "cameras.health")
