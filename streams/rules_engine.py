@@ -350,6 +350,9 @@ class AlertEngine:
         meta = self.meta.get(event.asset_id)
         rec = AssetRecord(event.asset_id, meta.kind if meta else kind, "unknown", "unknown", None, event.ts,
                           event.ts, event.ts, event.ts)
+        if (meta is not None and self.start_ts is not None and meta.kind in self._watch
+                and (self.owns is None or self.owns(rec.asset_id))):
+            rec.watched = True  # its timer is already set (watch_inventory): one timer per asset
         self.records[rec.asset_id] = rec
         return rec
 

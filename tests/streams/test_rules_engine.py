@@ -266,3 +266,10 @@ def test_apply_many_reports_a_failing_event_and_applies_the_others(engine, engin
     assert {"CAM-001", "CAM-003"} <= set(engine.records) and "CAM-002" not in engine.records
     with pytest.raises(RuntimeError, match=engine_bug_on_cam_002):
         engine.apply(events[1], "cameras.health")
+
+
+def test_an_inventory_asset_keeps_one_timer_when_it_first_reports(engine):
+    engine.watch_inventory(T)
+    engine.apply(CameraHealth(asset_id="CAM-001", ts=T + MIN, state="online"), "cameras.health")
+    timers = [asset for _, asset in engine._heap]
+    assert timers.count("CAM-001") == 1 and len(timers) == len(set(timers))
