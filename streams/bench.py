@@ -3,7 +3,8 @@
 `bench_processor()` produces the same stream to the embedded broker once per scale (Dijon, and
 10x the assets), measures in the same run how fast a bare kafka-python consumer reads it (the
 ceiling), then how fast the processor turns it into store rows, and returns `key=value`
-figures. The stream comes from the Dijon simulator when its modules are present, else from
+figures. The processor starts, as in a room, with the inventory of the stream's assets in its
+store. The stream comes from the Dijon simulator when its modules are present, else from
 `synthetic_stream`, a generator of valid events at Dijon proportions (lamp telemetry dominant).
 `python -m streams.bench processor` prints the figures.
 """
@@ -205,8 +206,9 @@ def _replace(event: Event, changes: dict) -> Event:
     return msgspec.structs.replace(event, **changes)
 
 
-def dijon_stream(n_events: int, *, replicas: int = 1, seed: int = 42) -> tuple[list, str]:
-    """About n_events of a Dijon-like stream (with replicas, that many copies of every asset) and its source."""
+def dijon_stream(n_events: int, *, replicas: int = 1, seed: int = 42) -> tuple[list, str, SyntheticInventory]:
+    """About n_events of a Dijon-like stream (with replicas, that many copies of every asset), its source,
+    and the inventory of the assets it speaks of (copied as the stream's assets are)."""
     start_ms = (int(time.time() * 1000) - 2 * 86_400_000) // 3_600_000 * 3_600_000
     try:
         from connectors.dijon.inventory import build_inventory
@@ -215,21 +217,37 @@ def dijon_stream(n_events: int, *, replicas: int = 1, seed: int = 42) -> tuple[l
         Simulator = None
     if Simulator is not None:
         try:
-            sim = Simulator(build_inventory(seed=seed), seed=seed, start_ms=start_ms)
+            inventory = build_inventory(seed=seed)
+            sim = Simulator(inventory, seed=seed, start_ms=start_ms)
             events: list = []
             clock = start_ms
             per_copy = -(-n_events // replicas)
             while len(events) < per_copy:
                 clock += 60_000
                 events.extend(sim.advance(clock))
-            return to_records(events[:per_copy], replicas)[:n_events], "simulator"
+            return (to_records(events[:per_copy], replicas)[:n_events], "simulator",
+                    _copies(SyntheticInventory(inventory.assets, inventory.communes), replicas))
         except Exception as exc:  # the simulator is someone else's moving part: fall back, say so
             log.warning("Dijon simulator unavailable (%s): using the synthetic generator", exc)
     inv = synthetic_inventory(34_000 * replicas, signals=113 * replicas, cameras=269 * replicas,
                               weather=12 * replicas, seed=seed)
     rate = 34_000 * replicas / 900 + (len(inv.assets) / 40) / 300 + (113 + 269) * replicas / 60
     stream = synthetic_stream(inv, start_ms=start_ms, duration_s=n_events / rate * 1.05, seed=seed)
-    return stream[:n_events], "synthetic"
+    return stream[:n_events], "synthetic", inv
+
+
+def _copies(inventory: SyntheticInventory, replicas: int) -> SyntheticInventory:
+    """The inventory of `to_records`' copies: asset `<id>.<k>` behind cabinet `<cabinet>.<k>`."""
+    if replicas == 1:
+        return inventory
+    frames = []
+    for k in range(replicas):
+        copy = inventory.assets.copy()
+        copy["asset_id"] = copy["asset_id"] + f".{k}"
+        has_cabinet = copy["cabinet_id"].notna() & (copy["cabinet_id"] != "")
+        copy.loc[has_cabinet, "cabinet_id"] = copy.loc[has_cabinet, "cabinet_id"] + f".{k}"
+        frames.append(copy)
+    return SyntheticInventory(pd.concat(frames, ignore_index=True), inventory.communes)
 
 
 def _produce(bootstrap: str, namespace: str, records) -> None:
@@ -272,9 +290,23 @@ def _ceiling(bootstrap: str, namespace: str, n: int) -> dict:
             "rss_mb": _peak_rss_mb()}
 
 
-def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = True,
-               database_url: str | None = None) -> dict:
-    """The processor over the namespace into a fresh store (SQLite, or a new schema of `database_url`).
+def _fresh_store(database_url: str | None, inventory: SyntheticInventory, folder: str) -> tuple[str, str | None]:
+    """A new store holding the inventory, as a room's store does: a SQLite file in `folder`, or a new schema
+    of `database_url`. Returns its URL and schema. Filled here, so the processor's own peak memory is
+    measured, not the loading's."""
+    from .store import Store, dispose_engines
+    from .store.inventory import load_inventory_into
+
+    url, schema = ((database_url, f"bench_{time.time_ns()}") if database_url
+                   else (f"sqlite:///{Path(folder) / 'bench.db'}", None))
+    load_inventory_into(Store.from_url(url, schema=schema), inventory)
+    dispose_engines()
+    return url, schema
+
+
+def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool, store_url: str,
+               schema: str | None) -> dict:
+    """The processor over the namespace into a store made by `_fresh_store`.
 
     Its rate runs from its first records to its last write.
     """
@@ -284,8 +316,7 @@ def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool = Tru
 
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
         settings = Settings(kafka_bootstrap=bootstrap, data_dir=Path(tmp), namespace=namespace)
-        store = (Store.from_url(database_url, schema=f"bench_{time.time_ns()}") if database_url
-                 else Store.from_url(f"sqlite:///{Path(tmp) / 'bench.db'}"))
+        store = Store.from_url(store_url, schema=schema)
         proc = Processor(settings, store=store, group_id=f"bench-{time.time_ns()}", fetch_process=fetch_process)
         try:
             stats = proc.run(once=True, max_seconds=900)
@@ -359,15 +390,22 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
     try:
         for scale, namespace in zip(scales, namespaces):
             suffix = "" if scale == 1 else f"_x{scale}"
-            records, source = dijon_stream(n_events, replicas=scale, seed=seed)
+            records, source, inventory = dijon_stream(n_events, replicas=scale, seed=seed)
             _produce(broker.bootstrap, namespace, records)
             assets = len({key for _, key, _ in records})
             del records
             ceilings, runs = [], []
-            for _ in range(repeats):
-                ceilings.append(_in_child(_ceiling, broker.bootstrap, namespace, n_events))
-                runs.append(_in_child(_processor, broker.bootstrap, namespace, n_events, True, database_url))
-            inline = _in_child(_processor, broker.bootstrap, namespace, n_events, False, database_url)
+            inline = None
+            for i in range(repeats + 1):  # the last run reads Kafka in the processor's own process
+                if i < repeats:
+                    ceilings.append(_in_child(_ceiling, broker.bootstrap, namespace, n_events))
+                with tempfile.TemporaryDirectory(prefix="vigie-bench-") as folder:
+                    run = _in_child(_processor, broker.bootstrap, namespace, n_events, i < repeats,
+                                    *_fresh_store(database_url, inventory, folder))
+                if i < repeats:
+                    runs.append(run)
+                else:
+                    inline = run
             ceiling = max(c["rate"] for c in ceilings)
             best = max(runs, key=lambda r: r["rate"])
             cpu_ceiling = max(c["cpu_rate"] for c in ceilings)
@@ -376,6 +414,7 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
             figures.update({
                 f"source{suffix}": source,
                 f"assets_in_stream{suffix}": assets,
+                f"inventory_assets{suffix}": len(inventory.assets),
                 f"events_per_s{suffix}": round(best["rate"]),
                 f"ceiling_events_per_s{suffix}": round(ceiling),
                 f"ratio_to_ceiling{suffix}": round(best["rate"] / ceiling, 3) if ceiling else 0.0,
