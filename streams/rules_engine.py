@@ -206,6 +206,7 @@ class AlertEngine:
         self.watermark = 0
         self.outbox = Outbox()
         self._heap: list[tuple[int, str]] = []
+        self._inventory_periods: list[tuple[int, str]] = []
         self._parked: dict[str, list[tuple[int, str]]] = {}
         self._escalations: list[tuple[int, int]] = []
         self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
@@ -243,6 +244,10 @@ class AlertEngine:
             self.meta[row["asset_id"]] = meta
             if meta.kind == "light" and meta.cabinet_id:
                 self.lamps_of.setdefault(meta.cabinet_id, []).append(row["asset_id"])
+        # The silence after which each watched inventory asset is lost, in that order: watch_inventory
+        # then sets every never-seen asset's timer in one pass, already in heap order.
+        self._inventory_periods = sorted((self._period_ms(asset_id, meta.kind), asset_id)
+                                         for asset_id, meta in self.meta.items() if meta.kind in self._watch)
 
     def warm_start(self, states: Iterable[dict], intervals: dict[str, tuple[int, str]], alerts: Iterable[dict],
                    feed_last: dict[str, int] | None = None) -> None:
@@ -649,20 +654,24 @@ class AlertEngine:
     def watch_inventory(self, start_ts: int) -> None:
         """Watch every inventory asset of a watched kind, counting never-seen ones as seen at start_ts."""
         self.start_ts = start_ts
-        entries = []
-        owns = self.owns
-        for asset_id, meta in self.meta.items():
-            if meta.kind not in self._watch or (owns is not None and not owns(asset_id)):
+        owns, records, lost = self.owns, self.records, self.rules.comm_loss.rule
+        fresh = []  # never-seen assets: in the order of their silence, so in deadline order
+        seen = []
+        for period, asset_id in self._inventory_periods:
+            if owns is not None and not owns(asset_id):
                 continue
-            rec = self.records.get(asset_id)
-            if rec is not None:
-                if not rec.watched and self.rules.comm_loss.rule not in rec.faults:
-                    rec.watched = True
-                    entries.append((rec.last_seen + self._period_ms(asset_id, rec.kind), asset_id))
-            else:
-                entries.append((start_ts + self._period_ms(asset_id, meta.kind), asset_id))
-        self._heap.extend(entries)
-        heapq.heapify(self._heap)
+            rec = records.get(asset_id)
+            if rec is None:
+                fresh.append((start_ts + period, asset_id))
+            elif not rec.watched and lost not in rec.faults:
+                rec.watched = True
+                seen.append((rec.last_seen + self._period_ms(asset_id, rec.kind), asset_id))
+        if self._heap or seen:
+            self._heap.extend(fresh)
+            self._heap.extend(seen)
+            heapq.heapify(self._heap)
+        else:
+            self._heap = fresh  # a sorted list is a heap
         self.due = self._next_due()
 
     def tick(self, now: int) -> None:
