@@ -767,8 +767,7 @@ class AlertEngine:
             last = feed_last.get(feed, start_ts)
             if last is None:
                 continue
-            if last + silent_ms < feed_due:
-                feed_due = last + silent_ms
+            feed_due = min(feed_due, last + silent_ms)
             if key not in active and owns(key[1]) and last + silent_ms < due:
                 due = last + silent_ms
         self._feed_due = feed_due

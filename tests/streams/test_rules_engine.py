@@ -285,6 +285,6 @@ def test_watch_inventory_sets_one_timer_per_watched_asset_in_deadline_order(engi
     heap = list(engine._heap)
     popped = [heapq.heappop(heap) for _ in range(len(heap))]
     assert popped == sorted(popped) and sorted(a for _, a in popped) == sorted(watched)
-    deadlines = dict((a, d) for d, a in popped)
+    deadlines = {a: d for d, a in popped}
     assert deadlines["CAM-001"] == T - 10 * MIN + engine._period_ms("CAM-001", "camera")  # from when it was seen
     assert deadlines["CAM-002"] == T + engine._period_ms("CAM-002", "camera")  # never seen: from the start
