@@ -122,6 +122,8 @@ def test_a_failed_batch_leaves_nothing_behind(store):
         store.apply_batch(bad)
     assert store.load_offsets("g") == {("t", 0): 5}
     assert store.asset_state("LP-9") is None
+    store.apply_batch(BatchWrite(group_id="g", offsets={("t", 0): 9}, asset_rows=[state_row("LP-9")]))
+    assert store.asset_state("LP-9")["state"] == "on"  # the next batch lands (on PostgreSQL, COPY again)
 
 
 def test_system_resolution_is_guarded_and_audited(store):
