@@ -333,6 +333,14 @@ def _processor(bootstrap: str, namespace: str, n: int, fetch_process: bool, stor
             "stored": summary["events_processed"] + summary["dead_letters"], "open_alerts": summary["open_alerts"]}
 
 
+def _measured_processor(bootstrap: str, namespace: str, n: int, database_url: str | None,
+                        inventory: SyntheticInventory, *, fetch_process: bool) -> dict:
+    """One processor run in a fresh interpreter, over a fresh store holding the inventory."""
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-") as folder:
+        return _in_child(_processor, bootstrap, namespace, n, fetch_process,
+                         *_fresh_store(database_url, inventory, folder))
+
+
 def _in_child(function, *args) -> dict:
     """Run one measurement in a fresh interpreter, so each has its own peak memory and no leftovers."""
     import multiprocessing
@@ -395,17 +403,11 @@ def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), 
             assets = len({key for _, key, _ in records})
             del records
             ceilings, runs = [], []
-            inline = None
-            for i in range(repeats + 1):  # the last run reads Kafka in the processor's own process
-                if i < repeats:
-                    ceilings.append(_in_child(_ceiling, broker.bootstrap, namespace, n_events))
-                with tempfile.TemporaryDirectory(prefix="vigie-bench-") as folder:
-                    run = _in_child(_processor, broker.bootstrap, namespace, n_events, i < repeats,
-                                    *_fresh_store(database_url, inventory, folder))
-                if i < repeats:
-                    runs.append(run)
-                else:
-                    inline = run
+            args = (broker.bootstrap, namespace, n_events, database_url, inventory)
+            for _ in range(repeats):
+                ceilings.append(_in_child(_ceiling, broker.bootstrap, namespace, n_events))
+                runs.append(_measured_processor(*args, fetch_process=True))
+            inline = _measured_processor(*args, fetch_process=False)  # Kafka read in the processor's process
             ceiling = max(c["rate"] for c in ceilings)
             best = max(runs, key=lambda r: r["rate"])
             cpu_ceiling = max(c["cpu_rate"] for c in ceilings)

@@ -773,9 +773,9 @@ class AlertEngine:
         self._feed_due = feed_due
         return due
 
-    def _feeds_down(self, now: int) -> set[str]:
+    def _feeds_down(self, now: int) -> None:
+        """Open one feed-down alert per owned feed silent past its delay, and mark the feed down."""
         fd = self.rules.feed_down
-        down = set()
         for feed, key, silent_ms in self._feed_down_keys:
             last = self.feed_last.get(feed, self.start_ts)
             if last is None:
@@ -784,15 +784,11 @@ class AlertEngine:
             if self.owns is not None and not self.owns(topic):
                 continue  # the processor owning the topic's name hash watches the feed
             if now - last > silent_ms:
-                down.add(feed)
                 if key not in self.active:
                     sig = Signal(fd.rule, topic, True, "silent", last + silent_ms, fd.severity,
                                  fd.priority, feed.split(".")[0], f"{fd.title}: {feed}", True)
                     self._open(sig, details={"feed": feed, "last_event_ts": last})
                 self.down_feeds.add(feed)
-            elif key in self.active:
-                down.add(feed)
-        return down
 
     # -- operators' changes --------------------------------------------------------------------
 

@@ -304,8 +304,6 @@ class Store:
             set_.update({c: table.c[c] + stmt.excluded[c] for c in added})
             return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
 
-        self._up_state = upsert(asset_state, ["asset_id"], absolute=_STATE_SET)
-        self._up_interval = upsert(state_intervals, ["asset_id", "start_ts"], absolute=_INTERVAL_SET)
         self._up_energy = upsert(energy_hourly, ["cabinet_id", "hour_ts"], added=["kwh", "lamp_kwh", "readings"])
         self._up_health = upsert(stream_health, ["topic"], absolute=[
             "events", "rate", "lag", "last_event_ts", "dead_letters", "updated_ms"])
@@ -319,11 +317,16 @@ class Store:
         self._up_commune = upsert(communes, ["code"], absolute=[
             "name", "population", "approximate", "lat", "lon", "geometry"])
         dialect = self.engine.dialect
-        self._bulk_state = _Bulk(self._up_state, dialect, ("attributes", "faults"))
-        self._bulk_interval = _Bulk(self._up_interval, dialect)
+        self._bulk_state: _Bulk | _CopyUpsert
+        self._bulk_interval: _Bulk | _CopyUpsert
         if self._dialect is postgresql:  # one row per key in a batch: the engine's outbox is keyed so
             self._bulk_state = _CopyUpsert(asset_state, ["asset_id"], _STATE_SET, ("attributes", "faults"))
             self._bulk_interval = _CopyUpsert(state_intervals, ["asset_id", "start_ts"], _INTERVAL_SET)
+        else:
+            self._bulk_state = _Bulk(upsert(asset_state, ["asset_id"], absolute=_STATE_SET), dialect,
+                                     ("attributes", "faults"))
+            self._bulk_interval = _Bulk(upsert(state_intervals, ["asset_id", "start_ts"], absolute=_INTERVAL_SET),
+                                        dialect)
         self._bulk_energy = _Bulk(self._up_energy, dialect)
         self._bulk_health = _Bulk(self._up_health, dialect)
         self._bulk_health_add = _Bulk(upsert(stream_health, ["topic"], absolute=[
