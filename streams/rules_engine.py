@@ -22,6 +22,7 @@ import orjson
 
 from .privacy import contact_rows
 from .rules import RuleSet, Signal, escalation_of, evaluate, is_flapping, nearest_within, report_decision, worse
+from .timer_queue import TimerQueue
 from .schemas import (
     CabinetMetering,
     CameraHealth,
@@ -205,12 +206,13 @@ class AlertEngine:
         self.start_ts: int | None = None  # event time this process started watching from
         self.watermark = 0
         self.outbox = Outbox()
-        self._heap: list[tuple[int, str]] = []
+        self._timers = TimerQueue()  # (deadline, asset id): communication loss
         self._inventory_periods: list[tuple[int, str]] = []
         self._parked: dict[str, list[tuple[int, str]]] = {}
         self._escalations: list[tuple[int, int]] = []
         self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
-        self._feed_due: float = -math.inf  # no feed can be down before it (set by _next_due)
+        # No feed can be down before it: a lower bound, as feeds' clocks only move on (set by _next_due).
+        self._feed_due: float = -math.inf
         # With several processors in a group: does this one own the asset (its partition)? None: all.
         # Timers (communication loss, flapping settled, escalation, feed down) run only for owned assets.
         self.owns: Callable[[str], bool] | None = None
@@ -244,10 +246,10 @@ class AlertEngine:
             self.meta[row["asset_id"]] = meta
             if meta.kind == "light" and meta.cabinet_id:
                 self.lamps_of.setdefault(meta.cabinet_id, []).append(row["asset_id"])
-        # The silence after which each watched inventory asset is lost, in that order: watch_inventory
-        # then sets every never-seen asset's timer in one pass, already in heap order.
-        self._inventory_periods = sorted((self._period_ms(asset_id, meta.kind), asset_id)
-                                         for asset_id, meta in self.meta.items() if meta.kind in self._watch)
+        # The silence after which each watched inventory asset is lost: watch_inventory then sets every
+        # never-seen asset's timer in one pass.
+        self._inventory_periods = [(self._period_ms(asset_id, meta.kind), asset_id)
+                                   for asset_id, meta in self.meta.items() if meta.kind in self._watch]
 
     def warm_start(self, states: Iterable[dict], intervals: dict[str, tuple[int, str]], alerts: Iterable[dict],
                    feed_last: dict[str, int] | None = None) -> None:
@@ -271,6 +273,7 @@ class AlertEngine:
             if alert.rule == self.rules.feed_down.rule and "feed" in alert.details:
                 self.down_feeds.add(alert.details["feed"])
         self.feed_last.update(feed_last or {})
+        self._feed_due = -math.inf  # the feeds' clocks were set: the next pass computes it again
         self.due = self._next_due()
 
     def _track(self, alert: Alert) -> None:
@@ -629,12 +632,12 @@ class AlertEngine:
         owns = self.owns or _owns_all
         for asset_id, meta in self.meta.items():
             if meta.kind in kinds and asset_id not in self.records and owns(asset_id):
-                heapq.heappush(self._heap, (since + self._period_ms(asset_id, meta.kind), asset_id))
+                self._timers.push((since + self._period_ms(asset_id, meta.kind), asset_id))
         for rec in self.records.values():
             if rec.kind in kinds and not rec.watched and lost not in rec.faults and owns(rec.asset_id):
                 rec.watched = True
-                heapq.heappush(self._heap, (max(rec.last_seen, since) + self._period_ms(rec.asset_id, rec.kind),
-                                            rec.asset_id))
+                self._timers.push((max(rec.last_seen, since) + self._period_ms(rec.asset_id, rec.kind),
+                                   rec.asset_id))
         self.due = self._next_due()
 
     def _feed_topic(self, feed: str) -> str:
@@ -648,30 +651,23 @@ class AlertEngine:
     def _watch_asset(self, rec: AssetRecord) -> None:
         rec.watched = True
         deadline = rec.last_seen + self._period_ms(rec.asset_id, rec.kind)
-        heapq.heappush(self._heap, (deadline, rec.asset_id))
+        self._timers.push((deadline, rec.asset_id))
         self.due = min(self.due, deadline)
 
     def watch_inventory(self, start_ts: int) -> None:
         """Watch every inventory asset of a watched kind, counting never-seen ones as seen at start_ts."""
         self.start_ts = start_ts
-        owns, records, lost = self.owns, self.records, self.rules.comm_loss.rule
-        fresh = []  # never-seen assets: in the order of their silence, so in deadline order
-        seen = []
+        owns, records, lost, push = self.owns, self.records, self.rules.comm_loss.rule, self._timers.push
         for period, asset_id in self._inventory_periods:
             if owns is not None and not owns(asset_id):
                 continue
             rec = records.get(asset_id)
             if rec is None:
-                fresh.append((start_ts + period, asset_id))
+                push((start_ts + period, asset_id))
             elif not rec.watched and lost not in rec.faults:
                 rec.watched = True
-                seen.append((rec.last_seen + self._period_ms(asset_id, rec.kind), asset_id))
-        if self._heap or seen:
-            self._heap.extend(fresh)
-            self._heap.extend(seen)
-            heapq.heapify(self._heap)
-        else:
-            self._heap = fresh  # a sorted list is a heap
+                push((rec.last_seen + self._period_ms(asset_id, rec.kind), asset_id))
+        self._feed_due = -math.inf  # feeds never heard of count from start_ts now
         self.due = self._next_due()
 
     def tick(self, now: int) -> None:
@@ -679,27 +675,31 @@ class AlertEngine:
         rules = self.rules
         if now > self._feed_due:
             self._feeds_down(now)
-        heap = self._heap
+        timers = self._timers
         cl = rules.comm_loss
         for feed, parked in self._parked.items():
             last = self.feed_last.get(feed, 0)
             while parked and parked[0][0] < last:
-                heapq.heappush(heap, heapq.heappop(parked))
+                timers.push(heapq.heappop(parked))
         owns = self.owns or _owns_all
-        while heap and heap[0][0] < now:
-            _, asset_id = heapq.heappop(heap)
+        records, watch, feed_since, period_ms = self.records, self._watch, self.feed_since, self._period_ms
+        while (first := timers.first()) is not None and first[0] < now:
+            asset_id = first[1]
             if not owns(asset_id):
+                timers.pop()
                 continue  # another processor of the group watches it
-            rec = self.records.get(asset_id)
-            meta = self.meta.get(asset_id)
-            kind = rec.kind if rec else meta.kind
-            spec = self._watch[kind]
-            since = self.feed_since.get(spec["feed"], 0)
-            seen = max(rec.last_seen if rec else (self.start_ts or now), since)
-            deadline = seen + self._period_ms(asset_id, kind)
-            if deadline >= now:
-                heapq.heappush(heap, (deadline, asset_id))
+            rec = records.get(asset_id)
+            kind = rec.kind if rec else self.meta[asset_id].kind
+            spec = watch[kind]
+            seen = rec.last_seen if rec else (self.start_ts or now)
+            if feed_since:
+                seen = max(seen, feed_since.get(spec["feed"], 0))
+            deadline = seen + period_ms(asset_id, kind)
+            if deadline >= now:  # seen since: the timer moves on (most timers of a busy stream)
+                timers.replace((deadline, asset_id))
                 continue
+            timers.pop()
+            since = feed_since.get(spec["feed"], 0)
             if self.feed_last.get(spec["feed"], 0) <= deadline:
                 # Nobody on the feed spoke since: the feed is silent, not the asset (feed_down says so).
                 heapq.heappush(self._parked.setdefault(spec["feed"], []), (deadline, asset_id))
@@ -752,15 +752,19 @@ class AlertEngine:
 
     def _next_due(self) -> float:
         """The earliest event time at which a timer has something to do."""
-        due = min(self._heap[0][0] if self._heap else math.inf,
+        first = self._timers.first()
+        due = min(first[0] if first is not None else math.inf,
                   self._escalations[0][0] if self._escalations else math.inf)
-        settle = int(self.rules.flap_settle_s * 1000)
         owns = self.owns or _owns_all
-        for alert_id in self.pending_clear:
-            alert = self.by_id.get(alert_id)
-            cleared = alert.details.get("pending_clear_ts") if alert and owns(alert.asset_id) else None
-            if cleared is not None:
-                due = min(due, cleared + settle)
+        if self.pending_clear:
+            settle = int(self.rules.flap_settle_s * 1000)
+            for alert_id in self.pending_clear:
+                alert = self.by_id.get(alert_id)
+                cleared = alert.details.get("pending_clear_ts") if alert and owns(alert.asset_id) else None
+                if cleared is not None:
+                    due = min(due, cleared + settle)
+        if due <= self._feed_due:
+            return due  # no feed can be down before: the feeds' clocks need no pass (most ticks)
         feed_last, start_ts, active = self.feed_last, self.start_ts, self.active
         feed_due = math.inf  # before it, no feed can be down (feeds' last times only move on)
         for feed, key, silent_ms in self._feed_down_keys:

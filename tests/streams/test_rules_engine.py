@@ -271,19 +271,16 @@ def test_apply_many_reports_a_failing_event_and_applies_the_others(engine, engin
 def test_an_inventory_asset_keeps_one_timer_when_it_first_reports(engine):
     engine.watch_inventory(T)
     engine.apply(CameraHealth(asset_id="CAM-001", ts=T + MIN, state="online"), "cameras.health")
-    timers = [asset for _, asset in engine._heap]
+    timers = [asset for _, asset in engine._timers]
     assert timers.count("CAM-001") == 1 and len(timers) == len(set(timers))
 
 
 def test_watch_inventory_sets_one_timer_per_watched_asset_in_deadline_order(engine, small_inventory):
-    import heapq
-
     engine.apply(CameraHealth(asset_id="CAM-001", ts=T - 10 * MIN, state="online"), "cameras.health")
     engine.watch_inventory(T)
     watched = {a for a, k in zip(small_inventory.assets["asset_id"], small_inventory.assets["kind"])
                if k in engine._watch}
-    heap = list(engine._heap)
-    popped = [heapq.heappop(heap) for _ in range(len(heap))]
+    popped = [engine._timers.pop() for _ in range(len(engine._timers))]
     assert popped == sorted(popped) and sorted(a for _, a in popped) == sorted(watched)
     deadlines = {a: d for d, a in popped}
     assert deadlines["CAM-001"] == T - 10 * MIN + engine._period_ms("CAM-001", "camera")  # from when it was seen
