@@ -51,6 +51,13 @@ def test_one_good_example_per_kind_decodes_and_round_trips():
         assert V.decode(encode(event)) == event
 
 
+def test_decoded_events_stay_out_of_the_garbage_collector():
+    import gc
+
+    for kind in GOOD:  # a backlog holds hundreds of thousands: the collector must not walk them
+        assert not gc.is_tracked(V.decode(raw(kind))), kind
+
+
 @pytest.mark.parametrize("data, words", [
     (b"{not json", "malformed JSON"),
     (b"", "malformed JSON"),
