@@ -22,7 +22,7 @@ class Settings:
     namespace: str = "live"
     max_future_s: float = 600.0
     command_timeout_s: float = 30.0
-    commit_interval_s: float = 1.0  # behind the logs, the processor commits its applied steps this often
+    commit_interval_s: float = 3.0  # behind the logs, the processor commits its applied steps this often
     session_hours: float = 12.0  # a signed-in browser's lifetime: one shift
     secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
     contact_retention_days: float = 90.0  # citizens' contact details are deleted after this

@@ -67,9 +67,9 @@ _PUBLISH_CHUNK = 10_000
 _COALESCE_POLLS = 4
 _COALESCE_S = 0.25
 # Caught up with the logs, every applied step is committed at once (the room sees it within a
-# poll). Behind them (a backlog, a restart), steps are committed together every
-# `Settings.commit_interval_s` (1 s): an asset reporting several times in that span is written
-# once, and a transaction's fixed costs are paid once. The offsets always travel with the changes
+# poll). Behind them (a backlog, a restart), steps are committed together once the oldest of them
+# waited `Settings.commit_interval_s` (3 s), or after _COMMIT_MAX_EVENTS: an asset reporting several
+# times in that span is written once, and a transaction's fixed costs are paid once. The offsets always travel with the changes
 # they caused, so exactly-once holds either way.
 _COMMIT_MAX_EVENTS = 200_000
 # Polls the fetcher process may hold ready ahead of the processor: enough to keep reading through a
@@ -448,7 +448,7 @@ class Processor:
         self._pending: set[tuple[str, int]] | None = None
         self._dead: list[tuple] = []  # dead letters of those steps, sent just before their commit
         self._uncommitted = 0  # events applied since the last commit
-        self._last_commit = time.monotonic()
+        self._uncommitted_since = time.monotonic()
         # Behind the logs, a commit is written by a thread of its own while the next steps are applied:
         # SQLite does the write outside Python's lock. One write in flight at most.
         self._writer: ThreadPoolExecutor | None = None
@@ -789,10 +789,13 @@ class Processor:
         self._merge_external()
         self._pending = (self._pending or set()) | owned.keys()
         self._dead.extend(dead)
+        if not self._uncommitted:
+            self._uncommitted_since = now  # the interval runs from the oldest change not yet committed
         self._uncommitted += len(ready)
         if force or self._caught_up():
             self._commit()
-        elif self._uncommitted >= _COMMIT_MAX_EVENTS or now - self._last_commit >= self.settings.commit_interval_s:
+        elif (self._uncommitted >= _COMMIT_MAX_EVENTS
+              or now - self._uncommitted_since >= self.settings.commit_interval_s):
             self._commit(behind=True)
 
     def _merge_external(self) -> None:
@@ -860,7 +863,6 @@ class Processor:
         self._settle()
         offsets, dead = self._offsets(), self._dead
         self._pending, self._dead, self._uncommitted = None, [], 0
-        self._last_commit = time.monotonic()
         if dead:
             self._send_dead_letters(dead)
         self._check_commands()

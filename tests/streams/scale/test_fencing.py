@@ -120,6 +120,18 @@ def test_behind_the_logs_steps_are_committed_together_then_at_once_when_caught_u
     assert sqlite_store.status_summary()["events_processed"] == 12
 
 
+def test_behind_the_logs_the_commit_interval_runs_from_the_oldest_change_not_committed(sqlite_store, tmp_path):
+    proc, topic, key, group, ts = _behind(sqlite_store, tmp_path, "train-interval", 0.5)
+    time.sleep(0.6)  # joining the group took longer than the interval: no reason to commit the first step alone
+    proc.process(_camera_records(topic, 0, 5, ts))
+    assert proc._in_flight is None and proc._uncommitted == 5
+    time.sleep(0.6)
+    proc.process(_camera_records(topic, 5, 5, ts))  # the first step waited the interval: both go together
+    proc._settle()
+    assert sqlite_store.load_offsets(group) == {key: 10} and proc._uncommitted == 0
+    proc.close()
+
+
 def test_a_write_behind_that_was_fenced_off_raises_and_lands_nothing(sqlite_store, tmp_path):
     proc, topic, key, group, ts = _behind(sqlite_store, tmp_path, "train-behind", 0)
     proc.process(_camera_records(topic, 0, 5, ts))  # behind the logs: written by the writer thread
