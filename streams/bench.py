@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 PERIOD_S = {"light": 900, "cabinet": 300, "signal": 60, "camera": 60, "weather": 300}
 _CENTRE = (47.3220, 5.0400)
 
+# The stream of `vigie bench processor`: about 2 h 20 min of Dijon, a backlog long enough that the rate
+# is the processor's steady pace rather than its start and its last commit (36 minutes of Dijon, 100,000
+# events, drain in about a second, a quarter of it the last commit).
+PROCESSOR_EVENTS = 400_000
+
 
 @dataclass(frozen=True)
 class SyntheticInventory:
@@ -374,7 +379,7 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def bench_processor(n_events: int = 100_000, scales: tuple[int, ...] = (1, 10), seed: int = 42,
+def bench_processor(n_events: int = PROCESSOR_EVENTS, scales: tuple[int, ...] = (1, 10), seed: int = 42,
                     repeats: int = 3, database_url: str | None = None) -> dict:
     """Processor throughput beside the raw consume ceiling, at Dijon scale and 10x the assets.
 
@@ -446,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] != "processor":
         print("usage: python -m streams.bench processor [N_EVENTS]", file=sys.stderr)
         return 2
-    n = int(argv[1]) if len(argv) > 1 else 100_000
+    n = int(argv[1]) if len(argv) > 1 else PROCESSOR_EVENTS
     logging.basicConfig(level=logging.WARNING)
     for key, value in bench_processor(n).items():
         print(f"{key}={value}", flush=True)

@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `vigie bench`."""
     parser.add_argument("name", choices=[*BENCHMARKS, "all"], help="which benchmark to run")
+    parser.add_argument("--events", type=int, default=None, metavar="N",
+                        help="processor: events in the recorded stream (default 400,000: about 2 h 20 min of Dijon)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,7 +40,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             status = 1
             continue
         print(f"# {name}", flush=True)
-        options = {"database_url": settings.database_url} if name == "processor" and settings.database_url else {}
+        options: dict = {}
+        if name == "processor":
+            if settings.database_url:
+                options["database_url"] = settings.database_url
+            if getattr(args, "events", None):
+                options["n_events"] = args.events
         for key, value in bench(**options).items():
             print(f"{key}={value}", flush=True)
     return status
