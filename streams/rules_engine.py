@@ -66,9 +66,14 @@ class AssetMeta:
     period_s: float | None = None
 
 
-@dataclass(slots=True)
-class AssetRecord:
-    """An asset's live state (Home Assistant's State shape) and what the rules remember of it."""
+class AssetRecord(msgspec.Struct, gc=False):
+    """An asset's live state (Home Assistant's State shape) and what the rules remember of it.
+
+    One per asset seen, hundreds of thousands at 10x Dijon, alive for the whole run: `gc=False` keeps
+    them out of the garbage collector's passes (2 us of CPU per event at 10x when they were in). A
+    record holds scalars, the last event (itself untracked) or its attributes, and dicts of lists of
+    rule ids and times, none of which refers back to a record: it cannot be part of a cycle.
+    """
 
     asset_id: str
     kind: str
@@ -79,8 +84,8 @@ class AssetRecord:
     last_updated: int
     last_seen: int
     interval_start: int
-    faults: dict[str, list[str]] = field(default_factory=dict)
-    toggles: dict[str, list[int]] = field(default_factory=dict)
+    faults: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    toggles: dict[str, list[int]] = msgspec.field(default_factory=dict)
     meter: float | None = None
     watched: bool = False
 

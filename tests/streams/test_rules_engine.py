@@ -285,3 +285,12 @@ def test_watch_inventory_sets_one_timer_per_watched_asset_in_deadline_order(engi
     deadlines = {a: d for d, a in popped}
     assert deadlines["CAM-001"] == T - 10 * MIN + engine._period_ms("CAM-001", "camera")  # from when it was seen
     assert deadlines["CAM-002"] == T + engine._period_ms("CAM-002", "camera")  # never seen: from the start
+
+
+def test_asset_records_stay_out_of_the_garbage_collector(engine):
+    import gc
+
+    engine.apply(CameraHealth(asset_id="CAM-001", ts=T, state="offline"), "cameras.health")
+    rec = engine.records["CAM-001"]
+    assert rec.faults  # a record with a condition held: its dicts of lists refer to no record
+    assert not gc.is_tracked(rec)
