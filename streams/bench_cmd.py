@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if name == "processor":
             if settings.database_url:
                 options["database_url"] = settings.database_url
-            if getattr(args, "events", None):
+            if args.events:
                 options["n_events"] = args.events
         for key, value in bench(**options).items():
             print(f"{key}={value}", flush=True)

@@ -69,8 +69,8 @@ _COALESCE_S = 0.25
 # Caught up with the logs, every applied step is committed at once (the room sees it within a
 # poll). Behind them (a backlog, a restart), steps are committed together once the oldest of them
 # waited `Settings.commit_interval_s` (3 s), or after _COMMIT_MAX_EVENTS: an asset reporting several
-# times in that span is written once, and a transaction's fixed costs are paid once. The offsets always travel with the changes
-# they caused, so exactly-once holds either way.
+# times in that span is written once, and a transaction's fixed costs are paid once. The offsets
+# always travel with the changes they caused, so exactly-once holds either way.
 _COMMIT_MAX_EVENTS = 200_000
 # Polls the fetcher process may hold ready ahead of the processor: enough to keep reading through a
 # commit of a second's worth of steps.
@@ -448,7 +448,7 @@ class Processor:
         self._pending: set[tuple[str, int]] | None = None
         self._dead: list[tuple] = []  # dead letters of those steps, sent just before their commit
         self._uncommitted = 0  # events applied since the last commit
-        self._uncommitted_since = time.monotonic()
+        self._uncommitted_since = 0.0  # when the oldest of them was applied (set with the first one)
         # Behind the logs, a commit is written by a thread of its own while the next steps are applied:
         # SQLite does the write outside Python's lock. One write in flight at most.
         self._writer: ThreadPoolExecutor | None = None

@@ -22,7 +22,6 @@ import orjson
 
 from .privacy import contact_rows
 from .rules import RuleSet, Signal, escalation_of, evaluate, is_flapping, nearest_within, report_decision, worse
-from .timer_queue import TimerQueue
 from .schemas import (
     CabinetMetering,
     CameraHealth,
@@ -35,6 +34,7 @@ from .schemas import (
     SignalStatus,
     WeatherObservation,
 )
+from .timer_queue import TimerQueue
 
 __all__ = ["COMMAND_TIMEOUT_RULE", "SYSTEM", "Alert", "AlertEngine", "AssetMeta", "AssetRecord", "Outbox"]
 
