@@ -293,7 +293,7 @@ class DataSource:
 
     def asset_history(self, asset_id: str, since_ms: int) -> list[dict]:
         """The asset's state intervals since a time, oldest first: [{start, end, state, code}] in epoch ms."""
-        iv = s.state_intervals
+        iv = s.all_intervals()
         stmt = (sa.select(iv).where(iv.c.asset_id == asset_id)
                 .where(sa.or_(iv.c.end_ts.is_(None), iv.c.end_ts > since_ms)).order_by(iv.c.start_ts))
         return [{"start": r["start_ts"], "end": r["end_ts"], "state": r["state"], "code": classify_state(r["state"])}

@@ -1,10 +1,11 @@
 """The adapter between the operational store and the KPI engine: store rows in, `KpiFrames` out.
 
-Conventions read from the processor: equipment states come from `state_intervals` (only the
-contract's fault and maintenance states are read); a data feed's outage is a `feed_down`
-alert (from `details.last_event_ts`, else its opening, to its resolution); an incident is an
-alert with a priority that is neither a feed outage nor a child absorbed by a parent alert,
-made safe when its first intervention closed (else when resolved). Energy is summed per
+Conventions read from the processor: equipment states come from `state_intervals`, and from
+`asset_state` for each asset's current one (only the contract's fault and maintenance states
+are read); a data feed's outage is a `feed_down` alert (from `details.last_event_ts`, else its
+opening, to its resolution); an incident is an alert with a priority that is neither a feed
+outage nor a child absorbed by a parent alert, made safe when its first intervention closed
+(else when resolved). Energy is summed per
 cabinet and calendar month in SQL, so a year of KPIs never loads millions of hourly rows.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy import and_, case, func, or_, select
 from streams.contract import Contract
 from streams.kpi import KpiFrames, asset_table, lighting_table
 from streams.kpi_periods import Period, months_of
-from streams.store.schema import alerts, energy_hourly, interventions, state_intervals
+from streams.store.schema import alerts, all_intervals, energy_hourly, interventions
 
 __all__ = ["FEED_RULE", "frames_from_tables", "incidents_from_alerts", "inventory_assets", "outages_from_alerts",
            "read_frames"]
@@ -141,10 +142,10 @@ def read_frames(store: Any, contract: Contract, inventory_assets: pd.DataFrame, 
     energy_since = max(min(since, as_of - lookback),
                        pd.Timestamp(contract.start, tz=contract.timezone).tz_convert("UTC"))
     margin_ms = 31 * 86_400_000
-    iv_q = (select(state_intervals.c.asset_id, state_intervals.c.state, state_intervals.c.start_ts,
-                   state_intervals.c.end_ts)
-            .where(and_(state_intervals.c.state.in_(states), state_intervals.c.start_ts < hi_ms,
-                        or_(state_intervals.c.end_ts.is_(None), state_intervals.c.end_ts >= lo_ms))))
+    iv = all_intervals()
+    iv_q = (select(iv.c.asset_id, iv.c.state, iv.c.start_ts, iv.c.end_ts)
+            .where(and_(iv.c.state.in_(states), iv.c.start_ts < hi_ms,
+                        or_(iv.c.end_ts.is_(None), iv.c.end_ts >= lo_ms))))
     cols = [alerts.c.id, alerts.c.rule, alerts.c.asset_id, alerts.c.domain, alerts.c.priority, alerts.c.opened_ts,
             alerts.c.resolved_ts, alerts.c.closed_ts, alerts.c.parent_id, alerts.c.commune_code, alerts.c.details]
     alert_q = select(*cols).where(and_(alerts.c.opened_ts < hi_ms, or_(

@@ -479,7 +479,7 @@ class Processor:
                 h.stored_events, h.stored_dead = h.events, h.dead_letters
                 if row["last_event_ts"] is not None:
                     feed_last[topic[len(prefix):]] = row["last_event_ts"]
-        engine.warm_start(store.iter_asset_states(), store.open_intervals(), store.active_alerts(), feed_last)
+        engine.warm_start(store.iter_asset_states(), store.active_alerts(), feed_last)
         self._alert_seq = self._warm_seq = store.current_seq()
         self._published_seq = store.counter("published_seq")
         self.positions = {k: v for k, v in store.load_offsets(self.group_id).items() if k[0] in self.health}

@@ -80,10 +80,9 @@ class AssetRecord(msgspec.Struct, gc=False):
     state: str
     base: str
     attrs: Any
-    last_changed: int
+    last_changed: int  # when the current state began: the start of the current interval
     last_updated: int
     last_seen: int
-    interval_start: int
     faults: dict[str, list[str]] = msgspec.field(default_factory=dict)
     toggles: dict[str, list[int]] = msgspec.field(default_factory=dict)
     meter: float | None = None
@@ -213,6 +212,7 @@ class AlertEngine:
         self.outbox = Outbox()
         self._timers = TimerQueue()  # (deadline, asset id): communication loss
         self._inventory_periods: list[tuple[int, str]] = []
+        self._periods: dict[str, int] = {}
         self._parked: dict[str, list[tuple[int, str]]] = {}
         self._escalations: list[tuple[int, int]] = []
         self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
@@ -253,19 +253,20 @@ class AlertEngine:
                 self.lamps_of.setdefault(meta.cabinet_id, []).append(row["asset_id"])
         # The silence after which each watched inventory asset is lost: watch_inventory then sets every
         # never-seen asset's timer in one pass.
+        self._periods = {}
         self._inventory_periods = [(self._period_ms(asset_id, meta.kind), asset_id)
                                    for asset_id, meta in self.meta.items() if meta.kind in self._watch]
+        self._periods = {asset_id: period for period, asset_id in self._inventory_periods}
 
-    def warm_start(self, states: Iterable[dict], intervals: dict[str, tuple[int, str]], alerts: Iterable[dict],
-                   feed_last: dict[str, int] | None = None) -> None:
-        """Restore what the store holds: asset states, their current intervals, active alerts, feed clocks."""
+    def warm_start(self, states: Iterable[dict], alerts: Iterable[dict], feed_last: dict[str, int] | None = None) -> None:
+        """Restore what the store holds: asset states (each in its state since last_changed), active alerts,
+        feed clocks."""
         for row in states:
             faults = _loads(row.get("faults")) or {}
             attrs = _loads(row.get("attributes")) or {}
-            start = intervals.get(row["asset_id"], (row["last_changed"], row["state"]))[0]
             base = _base_of(row["kind"], attrs, row["state"])
             rec = AssetRecord(row["asset_id"], row["kind"], row["state"], base, attrs,
-                              row["last_changed"], row["last_updated"], row["last_seen"], start,
+                              row["last_changed"], row["last_updated"], row["last_seen"],
                               {k: list(v) for k, v in (faults.get("active") or {}).items()},
                               {k: list(v) for k, v in (faults.get("toggles") or {}).items()},
                               _meter_of(row["kind"], attrs))
@@ -362,7 +363,7 @@ class AlertEngine:
     def _new_record(self, event: Event, kind: str) -> AssetRecord:
         meta = self.meta.get(event.asset_id)
         rec = AssetRecord(event.asset_id, meta.kind if meta else kind, "unknown", "unknown", None, event.ts,
-                          event.ts, event.ts, event.ts)
+                          event.ts, event.ts)
         if (meta is not None and self.start_ts is not None and meta.kind in self._watch
                 and (self.owns is None or self.owns(rec.asset_id))):
             rec.watched = True  # its timer is already set (watch_inventory): one timer per asset
@@ -405,15 +406,11 @@ class AlertEngine:
             state = "alert"
         if state == rec.state:
             return
-        out = self.outbox.intervals
-        if ts > rec.interval_start:
-            out[(rec.asset_id, rec.interval_start)] = {"asset_id": rec.asset_id, "start_ts": rec.interval_start,
-                                                       "end_ts": ts, "state": rec.state}
-            rec.interval_start = ts
-        out[(rec.asset_id, rec.interval_start)] = {"asset_id": rec.asset_id, "start_ts": rec.interval_start,
-                                                   "end_ts": None, "state": state}
-        rec.state = state
-        rec.last_changed = ts
+        if ts > rec.last_changed:  # the interval ends: stored closed (the current one is the asset's state)
+            self.outbox.intervals[(rec.asset_id, rec.last_changed)] = {
+                "asset_id": rec.asset_id, "start_ts": rec.last_changed, "end_ts": ts, "state": rec.state}
+            rec.last_changed = ts
+        rec.state = state  # an event older than the current interval changes the state from its start
         self.outbox.records[rec.asset_id] = rec
 
     # -- conditions and alerts -----------------------------------------------------------------
@@ -649,6 +646,9 @@ class AlertEngine:
         return f"{self.namespace}.{feed}"
 
     def _period_ms(self, asset_id: str, kind: str) -> int:
+        period = self._periods.get(asset_id)  # a watched inventory asset's, worked out once
+        if period is not None:
+            return period
         meta = self.meta.get(asset_id)
         period = meta.period_s if meta and meta.period_s else self._watch[kind]["period_s"]
         return int(period * self.rules.comm_loss.factor * 1000)
@@ -686,11 +686,12 @@ class AlertEngine:
             last = self.feed_last.get(feed, 0)
             while parked and parked[0][0] < last:
                 timers.push(heapq.heappop(parked))
-        owns = self.owns or _owns_all
-        records, watch, feed_since, period_ms = self.records, self._watch, self.feed_since, self._period_ms
-        while (first := timers.first()) is not None and first[0] < now:
-            asset_id = first[1]
-            if not owns(asset_id):
+        owns = self.owns
+        records, watch, feed_since, periods = self.records, self._watch, self.feed_since, self._periods
+        first, replace = timers.first, timers.replace
+        while (item := first()) is not None and item[0] < now:
+            asset_id = item[1]
+            if owns is not None and not owns(asset_id):
                 timers.pop()
                 continue  # another processor of the group watches it
             rec = records.get(asset_id)
@@ -699,9 +700,9 @@ class AlertEngine:
             seen = rec.last_seen if rec else (self.start_ts or now)
             if feed_since:
                 seen = max(seen, feed_since.get(spec["feed"], 0))
-            deadline = seen + period_ms(asset_id, kind)
+            deadline = seen + (periods.get(asset_id) or self._period_ms(asset_id, kind))
             if deadline >= now:  # seen since: the timer moves on (most timers of a busy stream)
-                timers.replace((deadline, asset_id))
+                replace((deadline, asset_id))
                 continue
             timers.pop()
             since = feed_since.get(spec["feed"], 0)
@@ -710,7 +711,7 @@ class AlertEngine:
                 heapq.heappush(self._parked.setdefault(spec["feed"], []), (deadline, asset_id))
                 continue
             if rec is None:
-                rec = AssetRecord(asset_id, kind, "unknown", "unknown", None, since, since, since, since)
+                rec = AssetRecord(asset_id, kind, "unknown", "unknown", None, since, since, since)
                 self.records[asset_id] = rec
             rec.watched = False
             if cl.rule in rec.faults:
@@ -720,6 +721,7 @@ class AlertEngine:
             self._on_signal(sig, rec)
             self.outbox.records[asset_id] = rec
             self._refresh_state(rec, deadline)
+        owns = owns or _owns_all
         settle = int(rules.flap_settle_s * 1000)
         for alert_id in sorted(self.pending_clear) if self.pending_clear else ():
             alert = self.by_id.get(alert_id)

@@ -73,10 +73,21 @@ def _v3_access(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v4_closed_intervals(conn: Connection) -> None:
+    # The current interval of each asset is its state since last_changed: the rows that held it
+    # twice go, their start kept as the asset's last_changed.
+    conn.execute(text(
+        "UPDATE asset_state SET last_changed = (SELECT i.start_ts FROM state_intervals i "
+        "WHERE i.asset_id = asset_state.asset_id AND i.end_ts IS NULL) "
+        "WHERE asset_id IN (SELECT asset_id FROM state_intervals WHERE end_ts IS NULL)"))
+    conn.execute(text("DELETE FROM state_intervals WHERE end_ts IS NULL"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: inventory, state, alerts, energy, health, audit, offsets, reports", _v1_initial),
     Migration(2, "commands: remote-control commands and their acknowledgement status", _v2_commands),
     Migration(3, "access: users, sessions, and citizens' contact details apart from their reports", _v3_access),
+    Migration(4, "state intervals: closed ones only, the current one is the asset's state", _v4_closed_intervals),
 )
 
 

@@ -20,10 +20,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal,
+    select,
+    union_all,
 )
 
 __all__ = [
     "ALL_TABLES",
+    "all_intervals",
     "alert_transitions",
     "alerts",
     "asset_state",
@@ -101,6 +105,8 @@ asset_state = Table(
     Index("ix_asset_state_seq", "seq"),
 )
 
+# Closed state intervals. An asset's current interval is not stored twice: it is its state in
+# asset_state since last_changed (`all_intervals` gives both).
 state_intervals = Table(
     "state_intervals", metadata,
     Column("asset_id", String(64), primary_key=True),
@@ -299,3 +305,14 @@ sessions = Table(
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)
+
+
+def all_intervals():
+    """Every asset's state intervals, its current one included (`end_ts` None), as a subquery of
+    `asset_id, start_ts, end_ts, state`: the closed ones of `state_intervals` and the state each
+    asset has been in since `asset_state.last_changed`."""
+    closed = select(state_intervals.c.asset_id, state_intervals.c.start_ts, state_intervals.c.end_ts,
+                    state_intervals.c.state)
+    current = select(asset_state.c.asset_id, asset_state.c.last_changed.label("start_ts"),
+                     literal(None, Ms).label("end_ts"), asset_state.c.state)
+    return union_all(closed, current).subquery("all_intervals")

@@ -26,6 +26,7 @@ from sqlalchemy.schema import CreateSchema
 from .engine import WRITE_OPTION, get_engine, is_sqlite
 from .migrations import migrate
 from .schema import (
+    all_intervals,
     alert_transitions,
     alerts,
     asset_state,
@@ -386,13 +387,6 @@ class Store:
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=5000).execute(select(asset_state)):
                 yield dict(row._mapping)
-
-    def open_intervals(self) -> dict[str, tuple[int, str]]:
-        """The interval each asset is currently in: asset_id -> (start_ts, state)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(state_intervals.c.asset_id, state_intervals.c.start_ts, state_intervals.c.state)
-                                .where(state_intervals.c.end_ts.is_(None)))
-            return {r.asset_id: (r.start_ts, r.state) for r in rows}
 
     def active_alerts(self) -> list[dict]:
         """Alerts not resolved or closed, children included (the processor's warm start)."""
@@ -782,16 +776,17 @@ class Store:
 
     def state_intervals(self, asset_id: str | None = None, *, since_ts: int | None = None,
                         until_ts: int | None = None) -> list[dict]:
-        """State intervals overlapping [since_ts, until_ts) (end_ts None: still current)."""
-        stmt = select(state_intervals)
+        """State intervals overlapping [since_ts, until_ts), each asset's current one included (end_ts None)."""
+        iv = all_intervals()
+        stmt = select(iv)
         if asset_id:
-            stmt = stmt.where(state_intervals.c.asset_id == asset_id)
+            stmt = stmt.where(iv.c.asset_id == asset_id)
         if until_ts is not None:
-            stmt = stmt.where(state_intervals.c.start_ts < until_ts)
+            stmt = stmt.where(iv.c.start_ts < until_ts)
         if since_ts is not None:
-            stmt = stmt.where(or_(state_intervals.c.end_ts.is_(None), state_intervals.c.end_ts > since_ts))
+            stmt = stmt.where(or_(iv.c.end_ts.is_(None), iv.c.end_ts > since_ts))
         with self.engine.connect() as conn:
-            return _dicts(conn.execute(stmt.order_by(state_intervals.c.asset_id, state_intervals.c.start_ts)))
+            return _dicts(conn.execute(stmt.order_by(iv.c.asset_id, iv.c.start_ts)))
 
     def energy(self, *, cabinet_id: str | None = None, since_ts: int | None = None,
                until_ts: int | None = None) -> list[dict]:

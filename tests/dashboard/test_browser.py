@@ -54,8 +54,9 @@ def _seed(kit, inventory, n_faults: int = 40) -> dict:
     kit.store.apply_batch(BatchWrite(group_id="test", intervals=[
         {"asset_id": first, "start_ts": now - 20 * 3600_000, "end_ts": now - 9 * 3600_000, "state": "off"},
         {"asset_id": first, "start_ts": now - 9 * 3600_000, "end_ts": now - 3 * 3600_000, "state": "on"},
-        {"asset_id": first, "start_ts": now - 3 * 3600_000, "end_ts": now - 2 * 3600_000, "state": "offline"},
-        {"asset_id": first, "start_ts": now - 2 * 3600_000, "end_ts": None, "state": "fault"}]))
+        {"asset_id": first, "start_ts": now - 3 * 3600_000, "end_ts": now - 2 * 3600_000, "state": "offline"}],
+        asset_rows=[{"asset_id": first, "kind": "light", "state": "fault", "attributes": {}, "faults": ["lamp_failure"],
+                     "last_changed": now - 2 * 3600_000, "last_updated": now, "last_seen": now}]))  # in fault since
     report_at = lights.iloc[7]
     kit.store.apply_batch(BatchWrite(group_id="test", reports=[{
         "report_id": "OD-2026-0001", "category": "street_light_out", "source": "app", "status": "open",

@@ -104,11 +104,13 @@ def test_history_and_linked_reports(store_kit):
     from streams.store import BatchWrite
 
     store_kit.store.apply_batch(BatchWrite(group_id="t", intervals=[
-        {"asset_id": "LP-000009", "start_ts": now - 7200_000, "end_ts": now - 3600_000, "state": "on"},
-        {"asset_id": "LP-000009", "start_ts": now - 3600_000, "end_ts": None, "state": "fault"}]))
+        {"asset_id": "LP-000009", "start_ts": now - 7200_000, "end_ts": now - 3600_000, "state": "on"}],
+        asset_rows=[{"asset_id": "LP-000009", "kind": "light", "state": "fault", "attributes": {}, "faults": None,
+                     "last_changed": now - 3600_000, "last_updated": now, "last_seen": now}]))
     source = _source(store_kit)
     history = source.asset_history("LP-000009", now - 86400_000)
-    assert [h["code"] for h in history] == [STATE_OK, STATE_FAULT]
+    assert [h["code"] for h in history] == [STATE_OK, STATE_FAULT]  # the current one from the asset's state
+    assert [(h["start"], h["end"]) for h in history] == [(now - 7200_000, now - 3600_000), (now - 3600_000, None)]
     (alert_id,) = store_kit.alerts([{"asset_id": "LP-000009"}])
     store_kit.store.apply_batch(BatchWrite(group_id="t", reports=[{
         "report_id": "R-1", "category": "street_light_out", "source": "app", "status": "open", "lat": 47.32,

@@ -74,8 +74,20 @@ def test_state_intervals_follow_state_changes(engine):
     engine.apply(fault("LP-000002", True, T + 2 * MIN), "lighting.faults")
     out = engine.drain()
     rows = sorted(out.intervals.values(), key=lambda r: r["start_ts"])
-    assert [(r["start_ts"] - T, r["end_ts"] and r["end_ts"] - T, r["state"]) for r in rows] == [
-        (0, MIN, "on"), (MIN, 2 * MIN, "low"), (2 * MIN, None, "fault")]
+    assert [(r["start_ts"] - T, r["end_ts"] - T, r["state"]) for r in rows] == [(0, MIN, "on"), (MIN, 2 * MIN, "low")]
+    # the current interval is not written twice: it is the asset's state since last_changed
+    (row,) = out.asset_rows()
+    assert (row["state"], row["last_changed"] - T) == ("fault", 2 * MIN)
+
+
+def test_an_event_older_than_the_current_interval_changes_the_state_from_its_start(engine):
+    engine.apply(telemetry("LP-000002", T, power_state="on"), "lighting.telemetry")
+    engine.apply(telemetry("LP-000002", T + 2 * MIN, power_state="low"), "lighting.telemetry")
+    engine.apply(telemetry("LP-000002", T + MIN, power_state="off"), "lighting.telemetry")  # late
+    out = engine.drain()
+    assert [(r["start_ts"] - T, r["end_ts"] - T, r["state"]) for r in out.intervals.values()] == [(0, 2 * MIN, "on")]
+    (row,) = out.asset_rows()
+    assert (row["state"], row["last_changed"] - T) == ("off", 2 * MIN)  # no interval goes back in time
 
 
 def test_energy_is_the_difference_of_meters_per_cabinet_and_hour(engine, small_inventory):
@@ -242,7 +254,7 @@ def test_warm_start_restores_conditions_and_alerts(engine, small_inventory):
     states = out.asset_rows()
     alerts = out.alert_inserts()
     again = AlertEngine(RULES, inventory=asset_rows(small_inventory.assets), alert_ids=iter(range(100, 200)).__next__)
-    again.warm_start(states, {}, alerts)
+    again.warm_start(states, alerts)
     again.apply(SignalStatus(asset_id="SIG-003", ts=T + MIN, mode="flashing"), "traffic.status")
     assert again.drain().new_alerts == {}  # the same condition, not a new alert
     again.apply(SignalStatus(asset_id="SIG-003", ts=T + 2 * MIN, mode="normal"), "traffic.status")

@@ -51,6 +51,19 @@ def test_a_later_migration_upgrades_an_existing_database(tmp_path):
     assert migrate(first.engine, (*MIGRATIONS, Migration(99, "add a note to reports", add_note))) == []
 
 
+def test_migration_4_keeps_closed_intervals_and_moves_the_current_one_to_the_asset_state(store):
+    # a store written before version 4: the current interval stored as an open row beside the asset's state
+    store.apply_batch(BatchWrite(group_id="g", asset_rows=[state_row("LP-1", "fault", T + 5)]))
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO state_intervals (asset_id, start_ts, end_ts, state) VALUES "
+                          "('LP-1', :a, :b, 'on'), ('LP-1', :b, NULL, 'fault')"), {"a": T - 9, "b": T})
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 4"))
+    assert migrate(store.engine) == [4]
+    assert [(i["start_ts"], i["end_ts"], i["state"]) for i in store.state_intervals("LP-1")] == [
+        (T - 9, T, "on"), (T, None, "fault")]  # the open row's start is the asset's last_changed now
+    assert store.asset_states()[0]["last_changed"] == T
+
+
 def test_inventory_rows_round_trip(store, small_inventory):
     assert store.upsert_assets(asset_rows(small_inventory.assets)) == len(small_inventory.assets)
     store.upsert_communes(commune_rows(small_inventory.communes))
@@ -65,7 +78,7 @@ def test_batch_writes_state_alerts_energy_health_and_offsets_together(store):
     batch = BatchWrite(
         group_id="g", offsets={("live.lighting.telemetry", 0): 10, ("live.lighting.telemetry", 1): 7},
         asset_rows=[state_row("LP-1"), state_row("LP-2", "fault")],
-        intervals=[{"asset_id": "LP-2", "start_ts": T, "end_ts": None, "state": "fault"}],
+        intervals=[{"asset_id": "LP-2", "start_ts": T - 60_000, "end_ts": T, "state": "on"}],
         new_alerts=[alert_row(1, asset="LP-2")], transitions=[opening(1)],
         energy=[{"cabinet_id": "CAB-1", "hour_ts": T, "kwh": 1.5, "lamp_kwh": 1.2, "readings": 3}],
         health=[{"topic": "live.lighting.telemetry", "events": 17, "rate": 4.0, "lag": 3, "last_event_ts": T,
@@ -91,17 +104,19 @@ def test_batch_writes_state_alerts_energy_health_and_offsets_together(store):
     assert summary["assets_with_state"] == 2 and summary["open_alerts_by_severity"]["minor"] == 1
     assert (summary["events_processed"], summary["dead_letters"], summary["lag"]) == (17, 1, 3)
     assert store.reports()[0]["report_id"] == "R-1"
-    assert store.state_intervals("LP-2")[0]["end_ts"] is None
+    # closed intervals as written, then the current one: the asset's state since last_changed
+    assert [(i["start_ts"], i["end_ts"], i["state"]) for i in store.state_intervals("LP-2")] == [
+        (T - 60_000, T, "on"), (T, None, "fault")]
 
 
 def test_a_batch_of_thousands_of_rows_lands_whole_and_updates_in_place(store):
     # more rows than one multi-row statement holds (500 on SQLite), and a remainder
     rows = [state_row(f"LP-{i}") for i in range(1234)]
-    intervals = [{"asset_id": f"LP-{i}", "start_ts": T, "end_ts": None, "state": "on"} for i in range(1234)]
+    intervals = [{"asset_id": f"LP-{i}", "start_ts": T - 1, "end_ts": T, "state": "off"} for i in range(1234)]
     energy = [{"cabinet_id": f"CAB-{i % 600}", "hour_ts": T, "kwh": 1.0, "lamp_kwh": 0.5, "readings": 1}
               for i in range(600)]
     first = store.apply_batch(BatchWrite(group_id="g", asset_rows=rows, intervals=intervals, energy=energy))
-    again = [{**state_row(f"LP-{i}", "fault"), "last_seen": T + i} for i in range(0, 1234, 3)]
+    again = [{**state_row(f"LP-{i}", "fault", T + 1), "last_seen": T + i} for i in range(0, 1234, 3)]
     closed = [{"asset_id": f"LP-{i}", "start_ts": T, "end_ts": T + 1, "state": "on"} for i in range(0, 1234, 3)]
     second = store.apply_batch(BatchWrite(group_id="g", asset_rows=again, intervals=closed, energy=energy))
     states = {s["asset_id"]: s for s in store.asset_states()}
@@ -109,7 +124,8 @@ def test_a_batch_of_thousands_of_rows_lands_whole_and_updates_in_place(store):
     assert all(states[f"LP-{i}"]["state"] == ("fault" if i % 3 == 0 else "on") for i in range(1234))
     assert all(states[f"LP-{i}"]["seq"] == (second if i % 3 == 0 else first) for i in range(1234))
     assert states["LP-1233"]["last_seen"] == T + 1233
-    assert store.state_intervals("LP-3")[0]["end_ts"] == T + 1 and store.state_intervals("LP-4")[0]["end_ts"] is None
+    assert [(i["start_ts"], i["end_ts"]) for i in store.state_intervals("LP-3")] == [(T - 1, T), (T, T + 1), (T + 1, None)]
+    assert [(i["start_ts"], i["end_ts"]) for i in store.state_intervals("LP-4")] == [(T - 1, T), (T, None)]
     assert store.energy_totals() == pytest.approx({"kwh": 1200.0, "lamp_kwh": 600.0})
     assert len(store.changes_since(first).assets) == len(again)
 
