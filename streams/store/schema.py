@@ -27,9 +27,9 @@ from sqlalchemy import (
 
 __all__ = [
     "ALL_TABLES",
-    "all_intervals",
     "alert_transitions",
     "alerts",
+    "all_intervals",
     "asset_state",
     "assets",
     "audit_log",

@@ -26,9 +26,9 @@ from sqlalchemy.schema import CreateSchema
 from .engine import WRITE_OPTION, get_engine, is_sqlite
 from .migrations import migrate
 from .schema import (
-    all_intervals,
     alert_transitions,
     alerts,
+    all_intervals,
     asset_state,
     assets,
     audit_log,
