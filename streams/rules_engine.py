@@ -253,12 +253,13 @@ class AlertEngine:
                 self.lamps_of.setdefault(meta.cabinet_id, []).append(row["asset_id"])
         # The silence after which each watched inventory asset is lost: watch_inventory then sets every
         # never-seen asset's timer in one pass.
-        self._periods = {}
+        self._periods = {}  # _period_ms reads it: empty while the periods are worked out again
         self._inventory_periods = [(self._period_ms(asset_id, meta.kind), asset_id)
                                    for asset_id, meta in self.meta.items() if meta.kind in self._watch]
         self._periods = {asset_id: period for period, asset_id in self._inventory_periods}
 
-    def warm_start(self, states: Iterable[dict], alerts: Iterable[dict], feed_last: dict[str, int] | None = None) -> None:
+    def warm_start(self, states: Iterable[dict], alerts: Iterable[dict],
+                   feed_last: dict[str, int] | None = None) -> None:
         """Restore what the store holds: asset states (each in its state since last_changed), active alerts,
         feed clocks."""
         for row in states:

@@ -75,12 +75,14 @@ def _v3_access(conn: Connection) -> None:
 
 def _v4_closed_intervals(conn: Connection) -> None:
     # The current interval of each asset is its state since last_changed: the rows that held it
-    # twice go, their start kept as the asset's last_changed.
+    # twice go, their start kept as the asset's last_changed. An open row with no asset state stays
+    # (nothing else holds it).
     conn.execute(text(
         "UPDATE asset_state SET last_changed = (SELECT i.start_ts FROM state_intervals i "
         "WHERE i.asset_id = asset_state.asset_id AND i.end_ts IS NULL) "
         "WHERE asset_id IN (SELECT asset_id FROM state_intervals WHERE end_ts IS NULL)"))
-    conn.execute(text("DELETE FROM state_intervals WHERE end_ts IS NULL"))
+    conn.execute(text("DELETE FROM state_intervals WHERE end_ts IS NULL "
+                      "AND asset_id IN (SELECT asset_id FROM asset_state)"))
 
 
 MIGRATIONS: tuple[Migration, ...] = (

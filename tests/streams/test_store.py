@@ -56,12 +56,15 @@ def test_migration_4_keeps_closed_intervals_and_moves_the_current_one_to_the_ass
     store.apply_batch(BatchWrite(group_id="g", asset_rows=[state_row("LP-1", "fault", T + 5)]))
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO state_intervals (asset_id, start_ts, end_ts, state) VALUES "
-                          "('LP-1', :a, :b, 'on'), ('LP-1', :b, NULL, 'fault')"), {"a": T - 9, "b": T})
+                          "('LP-1', :a, :b, 'on'), ('LP-1', :b, NULL, 'fault'), ('LP-9', :a, NULL, 'on')"),
+                     {"a": T - 9, "b": T})
         conn.execute(text("DELETE FROM schema_migrations WHERE version = 4"))
     assert migrate(store.engine) == [4]
     assert [(i["start_ts"], i["end_ts"], i["state"]) for i in store.state_intervals("LP-1")] == [
         (T - 9, T, "on"), (T, None, "fault")]  # the open row's start is the asset's last_changed now
     assert store.asset_states()[0]["last_changed"] == T
+    # an open row of an asset with no state is all there is of its interval: it stays
+    assert [(i["start_ts"], i["end_ts"]) for i in store.state_intervals("LP-9")] == [(T - 9, None)]
 
 
 def test_inventory_rows_round_trip(store, small_inventory):
@@ -124,7 +127,8 @@ def test_a_batch_of_thousands_of_rows_lands_whole_and_updates_in_place(store):
     assert all(states[f"LP-{i}"]["state"] == ("fault" if i % 3 == 0 else "on") for i in range(1234))
     assert all(states[f"LP-{i}"]["seq"] == (second if i % 3 == 0 else first) for i in range(1234))
     assert states["LP-1233"]["last_seen"] == T + 1233
-    assert [(i["start_ts"], i["end_ts"]) for i in store.state_intervals("LP-3")] == [(T - 1, T), (T, T + 1), (T + 1, None)]
+    assert [(i["start_ts"], i["end_ts"]) for i in store.state_intervals("LP-3")] == [
+        (T - 1, T), (T, T + 1), (T + 1, None)]
     assert [(i["start_ts"], i["end_ts"]) for i in store.state_intervals("LP-4")] == [(T - 1, T), (T, None)]
     assert store.energy_totals() == pytest.approx({"kwh": 1200.0, "lamp_kwh": 600.0})
     assert len(store.changes_since(first).assets) == len(again)
