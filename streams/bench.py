@@ -43,7 +43,7 @@ _CENTRE = (47.3220, 5.0400)
 
 # The stream of `vigie bench processor`: about 2 h 20 min of Dijon, a backlog long enough that the rate
 # is the processor's steady pace rather than its start and its last commit (36 minutes of Dijon, 100,000
-# events, drain in about a second, a quarter of it the last commit).
+# events, drain in about a second, much of it those two).
 PROCESSOR_EVENTS = 400_000
 
 

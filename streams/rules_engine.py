@@ -211,8 +211,7 @@ class AlertEngine:
         self.watermark = 0
         self.outbox = Outbox()
         self._timers = TimerQueue()  # (deadline, asset id): communication loss
-        self._inventory_periods: list[tuple[int, str]] = []
-        self._periods: dict[str, int] = {}
+        self._periods: dict[str, int] = {}  # watched inventory asset -> its silence before it is lost, in ms
         self._parked: dict[str, list[tuple[int, str]]] = {}
         self._escalations: list[tuple[int, int]] = []
         self.due: float = math.inf  # event time of the next timer: apply() runs tick() once an event passes it
@@ -251,12 +250,10 @@ class AlertEngine:
             self.meta[row["asset_id"]] = meta
             if meta.kind == "light" and meta.cabinet_id:
                 self.lamps_of.setdefault(meta.cabinet_id, []).append(row["asset_id"])
-        # The silence after which each watched inventory asset is lost: watch_inventory then sets every
-        # never-seen asset's timer in one pass.
-        self._periods = {}  # _period_ms reads it: empty while the periods are worked out again
-        self._inventory_periods = [(self._period_ms(asset_id, meta.kind), asset_id)
-                                   for asset_id, meta in self.meta.items() if meta.kind in self._watch]
-        self._periods = {asset_id: period for period, asset_id in self._inventory_periods}
+        # Worked out once: watch_inventory then sets every never-seen asset's timer in one pass, and
+        # the timers read them each time they move on.
+        self._periods = {asset_id: self._silence_ms(meta, meta.kind)
+                         for asset_id, meta in self.meta.items() if meta.kind in self._watch}
 
     def warm_start(self, states: Iterable[dict], alerts: Iterable[dict],
                    feed_last: dict[str, int] | None = None) -> None:
@@ -647,10 +644,11 @@ class AlertEngine:
         return f"{self.namespace}.{feed}"
 
     def _period_ms(self, asset_id: str, kind: str) -> int:
-        period = self._periods.get(asset_id)  # a watched inventory asset's, worked out once
-        if period is not None:
-            return period
-        meta = self.meta.get(asset_id)
+        period = self._periods.get(asset_id)
+        return period if period is not None else self._silence_ms(self.meta.get(asset_id), kind)
+
+    def _silence_ms(self, meta: AssetMeta | None, kind: str) -> int:
+        """How long an asset may stay silent before it is lost: its period (else its kind's) times the factor."""
         period = meta.period_s if meta and meta.period_s else self._watch[kind]["period_s"]
         return int(period * self.rules.comm_loss.factor * 1000)
 
@@ -664,7 +662,7 @@ class AlertEngine:
         """Watch every inventory asset of a watched kind, counting never-seen ones as seen at start_ts."""
         self.start_ts = start_ts
         owns, records, lost, push = self.owns, self.records, self.rules.comm_loss.rule, self._timers.push
-        for period, asset_id in self._inventory_periods:
+        for asset_id, period in self._periods.items():
             if owns is not None and not owns(asset_id):
                 continue
             rec = records.get(asset_id)
@@ -688,7 +686,7 @@ class AlertEngine:
             while parked and parked[0][0] < last:
                 timers.push(heapq.heappop(parked))
         owns = self.owns
-        records, watch, feed_since, periods = self.records, self._watch, self.feed_since, self._periods
+        records, watch, feed_since, period_ms = self.records, self._watch, self.feed_since, self._period_ms
         first, replace = timers.first, timers.replace
         while (item := first()) is not None and item[0] < now:
             asset_id = item[1]
@@ -701,7 +699,7 @@ class AlertEngine:
             seen = rec.last_seen if rec else (self.start_ts or now)
             if feed_since:
                 seen = max(seen, feed_since.get(spec["feed"], 0))
-            deadline = seen + (periods.get(asset_id) or self._period_ms(asset_id, kind))
+            deadline = seen + period_ms(asset_id, kind)
             if deadline >= now:  # seen since: the timer moves on (most timers of a busy stream)
                 replace((deadline, asset_id))
                 continue
